@@ -1,0 +1,1 @@
+"""The A3C algorithm: pure loss maths, rollout containers and the Lightning module."""

@@ -1,0 +1,75 @@
+"""Build any supported environment from its config section: one entry point for all kinds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+ENV_KINDS = ("vizdoom", "gym")
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """What a network needs to know about an environment: observation shape and action count."""
+
+    obs_shape: tuple[int, ...]
+    n_actions: int
+
+
+def make_env(
+    env_cfg: dict[str, Any],
+    rank: int = 0,
+    workdir: str | None = None,
+    render_mode: str | None = None,
+) -> gym.Env:
+    """Create the environment described by ``env_cfg`` for worker ``rank``.
+
+    ``env_cfg`` is the resolved ``env`` config section (plain data). Seeding happens at the
+    first ``reset(seed=...)``, as gymnasium intends.
+    """
+    kind = env_cfg["kind"]
+    if kind == "vizdoom":
+        from a3c_exp.envs.vizdoom_env import VizDoomEnv
+
+        return VizDoomEnv(
+            scenario=env_cfg["scenario"],
+            frame_skip=env_cfg["frame_skip"],
+            frame_size=env_cfg["frame_size"],
+            crop=env_cfg["crop"],
+            screen_resolution=env_cfg["screen_resolution"],
+            reward_scale=env_cfg["reward_scale"],
+            episode_timeout=env_cfg.get("episode_timeout"),
+            render_mode=render_mode,
+            workdir=workdir,
+            instance_name=f"worker{rank}",
+        )
+    if kind == "gym":
+        env = gym.make(env_cfg["id"], render_mode=render_mode, **(env_cfg.get("kwargs") or {}))
+        if env_cfg.get("frame_skip", 1) > 1:
+            env = gym.wrappers.MaxAndSkipObservation(env, skip=env_cfg["frame_skip"])
+        if env_cfg.get("reward_scale", 1.0) != 1.0:
+            scale = float(env_cfg["reward_scale"])
+            env = gym.wrappers.TransformReward(env, lambda r: r * scale)
+        if isinstance(env.observation_space, gym.spaces.Box) and env.observation_space.dtype != (
+            np.uint8
+        ):
+            env = gym.wrappers.DtypeObservation(env, np.float32)
+        return env
+    raise ValueError(f"env.kind={kind!r}: allowed: {', '.join(ENV_KINDS)}")
+
+
+def probe_env_spec(env_cfg: dict[str, Any], workdir: str | None = None) -> EnvSpec:
+    """Open the environment once to read its spaces (and so check it starts at all)."""
+    env = make_env(env_cfg, rank=0, workdir=workdir)
+    try:
+        if not isinstance(env.action_space, gym.spaces.Discrete):
+            raise ValueError(
+                f"env: action space {env.action_space} is not Discrete; A3C here needs discrete "
+                "actions"
+            )
+        return EnvSpec(tuple(env.observation_space.shape), int(env.action_space.n))
+    finally:
+        env.close()

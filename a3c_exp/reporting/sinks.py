@@ -1,0 +1,193 @@
+"""Metric sinks behind one small interface: console, CSV learning curve, W&B."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Protocol
+
+from a3c_exp.typing import Metrics
+
+log = logging.getLogger("a3c_exp")
+
+CSV_FIELDS = [
+    "global_step",
+    "Perf/Time",
+    "Perf/Mean Reward (last 100)",
+    "Perf/Reward",
+    "Perf/Length",
+    "Perf/Value",
+    "Perf/Steps per second",
+    "Perf/FPS",
+    "Perf/Episodes",
+    "Perf/Updates",
+    "Losses/Value Loss",
+    "Losses/Policy Loss",
+    "Losses/Entropy",
+    "Losses/Grad Norm",
+    "Losses/Var Norm",
+    "Faults/Skipped updates",
+]
+
+
+class MetricsSink(Protocol):
+    """Somewhere metrics go. All methods are called from the main process only."""
+
+    def log(self, metrics: Metrics) -> None:
+        """Record one interval's metrics (``metrics['global_step']`` is the x-axis)."""
+
+    def summary(self, values: Metrics) -> None:
+        """Record end-of-run summary values."""
+
+    def close(self, exit_code: int) -> None:
+        """Flush and release; ``exit_code != 0`` marks a failed or interrupted run."""
+
+
+class NullSink:
+    """Discards everything (``logger=none`` for W&B)."""
+
+    def log(self, metrics: Metrics) -> None:
+        """Discard."""
+
+    def summary(self, values: Metrics) -> None:
+        """Discard."""
+
+    def close(self, exit_code: int) -> None:
+        """Nothing to release."""
+
+
+class CSVSink:
+    """Appends every interval to ``metrics.csv`` in the run directory: the local learning curve."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        new = not self.path.exists()
+        self._handle = open(self.path, "a", newline="")  # noqa: SIM115 - closed in close()
+        self._writer = csv.DictWriter(self._handle, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        if new:
+            self._writer.writeheader()
+
+    def log(self, metrics: Metrics) -> None:
+        """Write one row."""
+        self._writer.writerow(metrics)
+        self._handle.flush()
+
+    def summary(self, values: Metrics) -> None:
+        """The CSV holds curves only; summaries go to the console and W&B."""
+
+    def close(self, exit_code: int) -> None:
+        """Close the file."""
+        self._handle.close()
+
+
+class ConsoleSink:
+    """One progress line per interval (also in Hydra's log file), and a live bar on a terminal."""
+
+    def __init__(self, total_steps: int, start_step: int = 0):
+        self.total_steps = total_steps
+        self._progress = None
+        if sys.stdout.isatty():
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]a3c"),
+                BarColumn(),
+                TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
+                TextColumn("{task.fields[speed]}"),
+                TextColumn("{task.fields[reward]}"),
+                TimeElapsedColumn(),
+                transient=True,
+            )
+            self._task = self._progress.add_task(
+                "train", total=total_steps, completed=start_step, speed="", reward=""
+            )
+            self._progress.start()
+
+    def log(self, metrics: Metrics) -> None:
+        """Print the interval's headline numbers."""
+        reward = metrics.get("Perf/Mean Reward (last 100)")
+        reward_text = f"reward(100) {reward:.3f}" if reward is not None else "reward(100) n/a"
+        speed_text = f"{metrics['Perf/Steps per second']:,.0f} steps/s"
+        if self._progress is not None:
+            self._progress.update(
+                self._task, completed=metrics["global_step"], speed=speed_text, reward=reward_text
+            )
+        log.info(
+            "step %s/%s | %s | %s | episodes %s | %s",
+            f"{int(metrics['global_step']):,}",
+            f"{self.total_steps:,}",
+            speed_text,
+            reward_text,
+            f"{int(metrics['Perf/Episodes']):,}",
+            _format_seconds(metrics["Perf/Time"]),
+        )
+
+    def summary(self, values: Metrics) -> None:
+        """Print the end-of-run summary."""
+        self._stop_bar()
+        text = ", ".join(f"{k}={_format_value(v)}" for k, v in values.items())
+        log.info("summary: %s", text)
+
+    def close(self, exit_code: int) -> None:
+        """Remove the live bar."""
+        self._stop_bar()
+
+    def _stop_bar(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def _format_seconds(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:d}:{minutes:02d}:{secs:02d}"
+
+
+def _format_value(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+class CompositeSink:
+    """Fans every call out to several sinks; closes all of them even if one fails."""
+
+    def __init__(self, sinks: list[MetricsSink]):
+        self.sinks = sinks
+
+    def log(self, metrics: Metrics) -> None:
+        """Log to every sink."""
+        for sink in self.sinks:
+            sink.log(metrics)
+
+    def summary(self, values: Metrics) -> None:
+        """Summarise to every sink."""
+        for sink in self.sinks:
+            sink.summary(values)
+
+    def close(self, exit_code: int) -> None:
+        """Close every sink, then re-raise the first failure if any."""
+        errors = []
+        for sink in self.sinks:
+            try:
+                sink.close(exit_code)
+            except Exception as err:  # keep closing the others
+                errors.append(err)
+        if errors:
+            raise errors[0]
+
+
+def build_sinks(
+    cfg: dict[str, Any], run_dir: Path, run_name: str, start_step: int, resume_id: str | None
+) -> tuple[CompositeSink, str | None]:
+    """Console + CSV always; W&B when ``logger.kind == 'wandb'``. Returns the sink and W&B run id."""
+    sinks: list[MetricsSink] = [ConsoleSink(cfg["total_steps"], start_step), CSVSink(run_dir / "metrics.csv")]
+    run_id = None
+    if cfg["logger"]["kind"] == "wandb":
+        from a3c_exp.reporting.wandb_sink import WandbSink
+
+        wandb_sink = WandbSink(cfg, run_dir, run_name, resume_id)
+        run_id = wandb_sink.run_id
+        sinks.append(wandb_sink)
+    return CompositeSink(sinks), run_id

@@ -1,0 +1,122 @@
+"""Aggregation of worker messages into run counters and per-interval metrics."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from a3c_exp.typing import Metrics, StatsMessage
+
+LOSS_KEYS = {
+    "value_loss": "Losses/Value Loss",
+    "policy_loss": "Losses/Policy Loss",
+    "entropy": "Losses/Entropy",
+    "grad_norm": "Losses/Grad Norm",
+    "var_norm": "Losses/Var Norm",
+}
+EPISODE_KEYS = {"reward": "Perf/Reward", "length": "Perf/Length", "value": "Perf/Value"}
+
+
+class RunStats:
+    """Counters of a run (continued across resumes) and the metrics of the current interval."""
+
+    def __init__(self, frame_skip: int, counters: dict[str, Any] | None = None, window: int = 100):
+        counters = counters or {}
+        self.frame_skip = frame_skip
+        self.global_step = int(counters.get("global_step", 0))
+        self.episodes = int(counters.get("episodes", 0))
+        self.updates = int(counters.get("updates", 0))
+        self.skipped_updates = int(counters.get("skipped_updates", 0))
+        self.elapsed_before = float(counters.get("elapsed", 0.0))
+        self.best_mean_reward = counters.get("best_mean_reward")
+        self.recent_rewards: deque[float] = deque(counters.get("recent_rewards", []), maxlen=window)
+        self._start = time.monotonic()
+        self._interval_start = self._start
+        self._interval_steps = 0
+        self._losses: dict[str, list[float]] = {k: [] for k in LOSS_KEYS}
+        self._episodes: dict[str, list[float]] = {k: [] for k in EPISODE_KEYS}
+        self.recent_speed = 0.0
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds of training, including those before a resume."""
+        return self.elapsed_before + time.monotonic() - self._start
+
+    @property
+    def mean_reward(self) -> float | None:
+        """Mean reward of the last (up to) 100 episodes, or None before the first one."""
+        return float(np.mean(self.recent_rewards)) if self.recent_rewards else None
+
+    def add(self, message: StatsMessage) -> None:
+        """Fold one worker update message into the counters."""
+        self.global_step += message["steps"]
+        self._interval_steps += message["steps"]
+        self.updates += 1
+        self.skipped_updates += int(message["skipped"])
+        for key in LOSS_KEYS:
+            self._losses[key].append(message[key])
+        for episode in message["episodes"]:
+            self.episodes += 1
+            self.recent_rewards.append(episode["reward"])
+            for key in EPISODE_KEYS:
+                self._episodes[key].append(episode[key])
+        mean = self.mean_reward
+        if mean is not None and len(self.recent_rewards) == self.recent_rewards.maxlen and (
+            self.best_mean_reward is None or mean > self.best_mean_reward
+        ):
+            self.best_mean_reward = mean
+
+    def flush(self) -> Metrics:
+        """Metrics of the interval since the last flush (means), plus the run counters."""
+        now = time.monotonic()
+        seconds = max(now - self._interval_start, 1e-9)
+        self.recent_speed = self._interval_steps / seconds
+        metrics: Metrics = {
+            "global_step": self.global_step,
+            "Perf/Time": self.elapsed,
+            "Perf/Steps per second": self.recent_speed,
+            "Perf/FPS": self.recent_speed * self.frame_skip,
+            "Perf/Episodes": self.episodes,
+            "Perf/Updates": self.updates,
+            "Faults/Skipped updates": self.skipped_updates,
+        }
+        if self.mean_reward is not None:
+            metrics["Perf/Mean Reward (last 100)"] = self.mean_reward
+        for key, name in {**LOSS_KEYS, **EPISODE_KEYS}.items():
+            values = self._losses.get(key) or self._episodes.get(key)
+            if values:
+                metrics[name] = float(np.mean(values))
+        self._interval_start = now
+        self._interval_steps = 0
+        self._losses = {k: [] for k in LOSS_KEYS}
+        self._episodes = {k: [] for k in EPISODE_KEYS}
+        return metrics
+
+    def counters(self) -> dict[str, Any]:
+        """The run's counters as plain data, for checkpoints (so resume continues them)."""
+        return {
+            "global_step": self.global_step,
+            "episodes": self.episodes,
+            "updates": self.updates,
+            "skipped_updates": self.skipped_updates,
+            "elapsed": self.elapsed,
+            "best_mean_reward": self.best_mean_reward,
+            "recent_rewards": list(self.recent_rewards),
+        }
+
+    def summary(self) -> Metrics:
+        """End-of-run values: final and best last-100 mean reward, totals, wall time."""
+        summary: Metrics = {
+            "total_steps": self.global_step,
+            "episodes": self.episodes,
+            "wall_time": self.elapsed,
+            "steps_per_second": self.global_step / max(self.elapsed, 1e-9),
+        }
+        if self.mean_reward is not None:
+            summary["final_mean_reward"] = self.mean_reward
+        if self.best_mean_reward is not None:
+            summary["best_mean_reward"] = self.best_mean_reward
+        return summary

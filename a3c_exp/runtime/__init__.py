@@ -1,0 +1,1 @@
+"""Asynchronous execution: worker processes and the launcher that supervises them."""

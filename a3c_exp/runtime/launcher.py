@@ -1,0 +1,239 @@
+"""``AsyncLauncher``: starts, supervises and stops the worker processes of one run.
+
+The main process owns everything shared: the global network and optimizer state (in shared
+memory), the statistics queue, the checkpoints and the metric sinks. It stops the run at
+``total_steps``, ``max_time``, ``target_reward``, a worker failure or a signal, then stops every
+worker (grace period, SIGTERM, then SIGKILL to the worker's whole process group so the ViZDoom
+engines go too), writes the final checkpoint and closes the sinks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.multiprocessing as mp
+
+from a3c_exp.algo.module import A3CModule
+from a3c_exp.checkpoint import CheckpointManager
+from a3c_exp.envs import EnvSpec
+from a3c_exp.reporting import MetricsSink, RunStats
+from a3c_exp.runtime.worker import WorkerSpec, run_worker
+
+log = logging.getLogger("a3c_exp")
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+
+@dataclass
+class RunResult:
+    """How a run ended."""
+
+    stop_reason: str  # total_steps, max_time, target_reward, interrupted, worker_failed
+    exit_code: int
+    checkpoint: Path | None
+    summary: dict[str, Any]
+
+
+class _StopRequested(Exception):
+    """A second signal: stop at once."""
+
+
+class AsyncLauncher:
+    """Runs ``cfg['workers']`` asynchronous A3C workers against ``module``'s global network."""
+
+    def __init__(
+        self,
+        module: A3CModule,
+        optimizer: torch.optim.Optimizer,
+        cfg: dict[str, Any],
+        env_spec: EnvSpec,
+        run_dir: Path,
+        sink: MetricsSink,
+        stats: RunStats,
+        checkpoints: CheckpointManager,
+        extra_counters: dict[str, Any] | None = None,
+    ):
+        self.module = module
+        self.optimizer = optimizer
+        self.cfg = cfg
+        self.env_spec = env_spec
+        self.run_dir = Path(run_dir)
+        self.sink = sink
+        self.stats = stats
+        self.checkpoints = checkpoints
+        self.extra_counters = extra_counters or {}
+        self._ctx = mp.get_context(cfg["start_method"])
+        self._queue = self._ctx.Queue()
+        self._stop_event = self._ctx.Event()
+        self._workers: list[Any] = []
+        self._signals = 0
+        self._failure: str | None = None
+
+    # ----------------------------------------------------------------------------- lifecycle
+    def run(self) -> RunResult:
+        """Train until a stop condition; always stop every worker and close with a checkpoint."""
+        previous_handlers = self._install_signal_handlers()
+        stop_reason = "worker_failed"
+        forced = False
+        try:
+            self._start_workers()
+            stop_reason = self._supervise()
+        except _StopRequested:
+            stop_reason, forced = "interrupted", True
+        finally:
+            self._stop_workers(grace=0.0 if forced else self.cfg["shutdown_grace"])
+            for signum, handler in previous_handlers.items():
+                signal.signal(signum, handler)
+        return self._finish(stop_reason, write_checkpoint=not forced)
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        def handle(signum: int, frame: Any) -> None:
+            self._signals += 1
+            if self._signals == 1:
+                log.warning("%s received: stopping workers (again to stop at once)",
+                            signal.Signals(signum).name)
+            else:
+                raise _StopRequested()
+
+        previous = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, handle)
+        return previous
+
+    def _start_workers(self) -> None:
+        workdir = self.run_dir / ".vizdoom"
+        for rank in range(self.cfg["workers"]):
+            spec = WorkerSpec(
+                rank=rank,
+                seed=self.cfg["seed"] + rank + self.stats.global_step,  # resumes get fresh episodes
+                env_cfg=self.cfg["env"],
+                model_cfg=self.cfg["model"],
+                loss_cfg=self.cfg["loss"],
+                rollout_len=self.cfg["rollout_len"],
+                obs_shape=self.env_spec.obs_shape,
+                n_actions=self.env_spec.n_actions,
+                workdir=str(workdir),
+                parent_pid=os.getpid(),
+            )
+            process = self._ctx.Process(
+                target=run_worker,
+                args=(spec, self.module.net, self.optimizer, self._queue, self._stop_event),
+                name=f"a3c-worker-{rank}",
+                daemon=True,
+            )
+            process.start()
+            self._workers.append(process)
+        log.info("started %d workers (%s)", len(self._workers), self.cfg["start_method"])
+
+    def _supervise(self) -> str:
+        cfg = self.cfg
+        log_every = cfg["log_every"]
+        next_log = time.monotonic() + log_every
+        every = cfg["checkpoint_every"]
+        next_checkpoint = (self.stats.global_step // every + 1) * every if every else None
+        while True:
+            self._drain(timeout=0.05)
+            reason = self._stop_reason()
+            if time.monotonic() >= next_log or reason:
+                self.sink.log(self.stats.flush())
+                next_log = time.monotonic() + log_every
+            if reason:
+                return reason
+            if next_checkpoint is not None and self.stats.global_step >= next_checkpoint:
+                self._save_checkpoint(periodic=True)
+                next_checkpoint = (self.stats.global_step // every + 1) * every
+
+    def _stop_reason(self) -> str | None:
+        cfg, stats = self.cfg, self.stats
+        if self._signals:
+            return "interrupted"
+        if self._failure is None:
+            for rank, process in enumerate(self._workers):
+                if process.exitcode is not None:
+                    self._failure = f"worker {rank} exited unexpectedly (exit code {process.exitcode})"
+        if self._failure is not None:
+            return "worker_failed"
+        if stats.global_step >= cfg["total_steps"]:
+            return "total_steps"
+        if cfg["max_time"] is not None and stats.elapsed >= cfg["max_time"]:
+            return "max_time"
+        if (
+            cfg["target_reward"] is not None
+            and len(stats.recent_rewards) == stats.recent_rewards.maxlen
+            and stats.mean_reward >= cfg["target_reward"]
+        ):
+            return "target_reward"
+        return None
+
+    def _drain(self, timeout: float) -> None:
+        """Fold every pending worker message into the stats (waits up to ``timeout`` for one)."""
+        try:
+            message = self._queue.get(timeout=timeout)
+            while True:
+                self._handle(message)
+                message = self._queue.get_nowait()
+        except queue.Empty:
+            return
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "update":
+            self.stats.add(message)
+        elif kind == "error" and self._failure is None:
+            self._failure = f"worker {message['rank']} failed:\n{message['traceback']}"
+        elif kind == "ready":
+            log.debug("worker %d ready (pid %d)", message["rank"], message["pid"])
+
+    def _stop_workers(self, grace: float) -> None:
+        """Event, then SIGTERM, then SIGKILL to each worker's process group (engines included)."""
+        self._stop_event.set()
+        deadline = time.monotonic() + grace
+        while any(p.is_alive() for p in self._workers) and time.monotonic() < deadline:
+            self._drain(timeout=0.05)
+        for process in self._workers:
+            if process.is_alive():
+                process.terminate()
+        deadline = time.monotonic() + (2.0 if grace > 0 else 0.5)
+        while any(p.is_alive() for p in self._workers) and time.monotonic() < deadline:
+            self._drain(timeout=0.05)
+        for process in self._workers:
+            if process.pid is None:
+                continue
+            try:
+                os.killpg(process.pid, signal.SIGKILL)  # the worker's group: its engine too
+            except (ProcessLookupError, PermissionError):
+                pass
+            process.join(timeout=1.0)
+        self._drain(timeout=0.0)
+        self._queue.close()
+
+    # ----------------------------------------------------------------------------- closing
+    def _counters(self) -> dict[str, Any]:
+        return {**self.stats.counters(), **self.extra_counters}
+
+    def _save_checkpoint(self, periodic: bool) -> Path:
+        payload = self.module.checkpoint_payload(self.optimizer, self._counters())
+        return self.checkpoints.save(payload, self.stats.global_step, periodic=periodic)
+
+    def _finish(self, stop_reason: str, write_checkpoint: bool) -> RunResult:
+        exit_code = {
+            "interrupted": EXIT_INTERRUPTED,
+            "worker_failed": EXIT_FAILED,
+        }.get(stop_reason, EXIT_OK)
+        if self._failure:
+            log.error("%s", self._failure)
+        checkpoint = None
+        if write_checkpoint:
+            checkpoint = self._save_checkpoint(periodic=False)
+            log.info("checkpoint: %s", checkpoint)
+        summary = {**self.stats.summary(), "stop_reason": stop_reason}
+        self.sink.summary(summary)
+        return RunResult(stop_reason, exit_code, checkpoint, summary)

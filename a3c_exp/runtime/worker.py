@@ -1,0 +1,149 @@
+"""One A3C worker process: its own env and local network, gradients pushed to the global net.
+
+Loop: copy global weights into the local net; roll out ``rollout_len`` steps (LSTM state carried
+across rollouts); compute the loss in one batched pass; clip gradients; hand them to the global
+parameters; step the shared optimizer; send plain-dict statistics to the main process.
+
+This module imports no Lightning and no W&B: workers only need torch, the env and the maths.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from a3c_exp.algo.module import rollout_loss
+from a3c_exp.algo.rollout import RolloutCollector
+from a3c_exp.envs import make_env
+from a3c_exp.models import ActorCritic, build_model
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker needs, as plain picklable data (no config objects, no interpolations)."""
+
+    rank: int
+    seed: int
+    env_cfg: dict[str, Any]
+    model_cfg: dict[str, Any]
+    loss_cfg: dict[str, Any]
+    rollout_len: int
+    obs_shape: tuple[int, ...]
+    n_actions: int
+    workdir: str
+    parent_pid: int
+
+
+class _Terminated(Exception):
+    """Raised in a worker on SIGTERM so ``finally`` blocks close the env (and its engine)."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
+def hand_over_gradients(local: ActorCritic, global_net: ActorCritic) -> None:
+    """Point every global parameter's gradient at the local one, on every update.
+
+    Assigning each time (rather than "only if the global grad is None") keeps updates flowing even
+    when the global params' grads were reset or replaced elsewhere.
+    """
+    for local_param, global_param in zip(local.parameters(), global_net.parameters(), strict=True):
+        global_param.grad = local_param.grad
+
+
+def parameter_norm(net: ActorCritic) -> float:
+    """Global L2 norm of the network's weights (the tutorial's 'var norm')."""
+    return float(torch.linalg.vector_norm(torch.stack([p.detach().norm() for p in net.parameters()])))
+
+
+def run_worker(
+    spec: WorkerSpec,
+    global_net: ActorCritic,
+    optimizer: torch.optim.Optimizer,
+    stats_queue: Any,
+    stop_event: Any,
+) -> None:
+    """Process entry point: train until ``stop_event`` is set or the parent goes away."""
+    # Ctrl-C reaches the whole foreground process group; the main process alone decides when to
+    # stop, so leave the group (the env engine started below inherits the new group).
+    os.setpgrp()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    torch.set_num_threads(1)
+    torch.manual_seed(spec.seed)
+    stats_queue.cancel_join_thread()  # never block exit on unsent statistics
+    env = None
+    try:
+        env = make_env(spec.env_cfg, rank=spec.rank, workdir=spec.workdir)
+        local = build_model(spec.model_cfg, spec.obs_shape, spec.n_actions)
+        collector = RolloutCollector(
+            env,
+            local,
+            spec.rollout_len,
+            seed=spec.seed,
+            truncation_discount=(
+                spec.loss_cfg["gamma"] if spec.env_cfg["bootstrap_truncated"] else None
+            ),
+        )
+        stats_queue.put({"type": "ready", "rank": spec.rank, "pid": os.getpid()})
+        _train_loop(spec, global_net, local, optimizer, collector, stats_queue, stop_event)
+    except _Terminated:
+        pass
+    except Exception:
+        if not stop_event.is_set():
+            stats_queue.put({"type": "error", "rank": spec.rank, "traceback": traceback.format_exc()})
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if env is not None:
+            env.close()
+
+
+def _train_loop(
+    spec: WorkerSpec,
+    global_net: ActorCritic,
+    local: ActorCritic,
+    optimizer: torch.optim.Optimizer,
+    collector: RolloutCollector,
+    stats_queue: Any,
+    stop_event: Any,
+) -> None:
+    max_grad_norm = spec.loss_cfg["max_grad_norm"]
+    while not stop_event.is_set() and os.getppid() == spec.parent_pid:
+        t0 = time.perf_counter()
+        local.load_state_dict(global_net.state_dict())
+        rollout = collector.collect()
+        t1 = time.perf_counter()
+        terms = rollout_loss(local, rollout, spec.loss_cfg)
+        local.zero_grad(set_to_none=True)
+        terms.total.backward()
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(local.parameters(), max_grad_norm))
+        skipped = not (math.isfinite(grad_norm) and math.isfinite(float(terms.total.detach())))
+        if not skipped:
+            hand_over_gradients(local, global_net)
+            optimizer.step()
+        t2 = time.perf_counter()
+        n = len(rollout.actions)
+        stats_queue.put(
+            {
+                "type": "update",
+                "rank": spec.rank,
+                "steps": n,
+                "episodes": collector.episodes.pop_finished(),
+                "value_loss": float(terms.value_loss.detach()) / n,
+                "policy_loss": float(terms.policy_loss.detach()) / n,
+                "entropy": float(terms.entropy.detach()) / n,
+                "grad_norm": grad_norm,
+                "var_norm": parameter_norm(local),
+                "skipped": skipped,
+                "rollout_seconds": t1 - t0,
+                "learn_seconds": t2 - t1,
+            }
+        )
