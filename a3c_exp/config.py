@@ -92,6 +92,7 @@ class TrainConfig:
     keep_checkpoints: int = 3  # periodic checkpoints kept besides last.ckpt
     resume: str | None = None  # checkpoint file to continue from (network, optimizer, counters)
     log_every: float = 5.0  # seconds between metric reports (console, CSV, W&B)
+    lock_optimizer_step: bool = True  # serialise the (~1 ms) shared optimizer step; see README
     start_method: str = "spawn"  # torch.multiprocessing start method: spawn or forkserver
     shutdown_grace: float = 5.0  # seconds workers get to stop before they are terminated
 

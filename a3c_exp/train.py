@@ -49,7 +49,10 @@ def train(cfg: DictConfig) -> float:
     torch.set_num_threads(1)
 
     env_spec = probe_env_spec(data["env"], workdir=str(run_dir / ".vizdoom"))
-    module = A3CModule(data, list(env_spec.obs_shape), env_spec.n_actions)
+    try:
+        module = A3CModule(data, list(env_spec.obs_shape), env_spec.n_actions)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     module.net.share_memory()
     optimizer = module.configure_optimizers()
     counters = {}

@@ -9,6 +9,9 @@ from pathlib import Path
 MULTIPLAYER_SCENARIOS = frozenset({"cig", "multi", "multi_duel"})
 """Shipped configs that need a host and other players: not trainable by a single agent."""
 
+FULL_GAME_CONFIGS = frozenset({"doom", "doom2", "freedoom1", "freedoom2", "oblige"})
+"""Shipped configs for whole games rather than training scenarios (usable as env.scenario)."""
+
 
 class ScenarioError(ValueError):
     """A scenario name or file that cannot be used."""
@@ -22,9 +25,9 @@ def shipped_scenarios_dir() -> Path:
 
 
 def shipped_scenarios() -> list[str]:
-    """Names of every single-player scenario config shipped with vizdoom (``basic``, ...)."""
+    """Names of every single-player training scenario shipped with vizdoom (``basic``, ...)."""
     names = sorted(p.stem for p in shipped_scenarios_dir().glob("*.cfg"))
-    return [n for n in names if n not in MULTIPLAYER_SCENARIOS]
+    return [n for n in names if n not in MULTIPLAYER_SCENARIOS | FULL_GAME_CONFIGS]
 
 
 def resolve_scenario(scenario: str) -> Path:

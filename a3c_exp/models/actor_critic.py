@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from torch import nn
 
@@ -166,5 +167,14 @@ class MLPActorCritic(ActorCritic):
 
 
 def build_model(model_cfg: dict[str, Any], obs_shape: Sequence[int], n_actions: int) -> ActorCritic:
-    """Instantiate the network named by ``model_cfg['_target_']`` for the given env spec."""
-    return instantiate(model_cfg, obs_shape=list(obs_shape), n_actions=int(n_actions), _convert_="all")
+    """Instantiate the network named by ``model_cfg['_target_']`` for the given env spec.
+
+    Raises ValueError with the constructor's own one-line message when the config does not fit.
+    """
+    try:
+        return instantiate(
+            model_cfg, obs_shape=list(obs_shape), n_actions=int(n_actions), _convert_="all"
+        )
+    except InstantiationException as err:
+        cause = err.__cause__ or err
+        raise ValueError(str(cause).strip().splitlines()[-1]) from cause

@@ -73,6 +73,7 @@ class AsyncLauncher:
         self._ctx = mp.get_context(cfg["start_method"])
         self._queue = self._ctx.Queue()
         self._stop_event = self._ctx.Event()
+        self._optimizer_lock = self._ctx.Lock() if cfg["lock_optimizer_step"] else None
         self._workers: list[Any] = []
         self._signals = 0
         self._failure: str | None = None
@@ -125,7 +126,14 @@ class AsyncLauncher:
             )
             process = self._ctx.Process(
                 target=run_worker,
-                args=(spec, self.module.net, self.optimizer, self._queue, self._stop_event),
+                args=(
+                    spec,
+                    self.module.net,
+                    self.optimizer,
+                    self._queue,
+                    self._stop_event,
+                    self._optimizer_lock,
+                ),
                 name=f"a3c-worker-{rank}",
                 daemon=True,
             )

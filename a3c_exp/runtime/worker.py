@@ -70,6 +70,7 @@ def run_worker(
     optimizer: torch.optim.Optimizer,
     stats_queue: Any,
     stop_event: Any,
+    optimizer_lock: Any | None = None,
 ) -> None:
     """Process entry point: train until ``stop_event`` is set or the parent goes away."""
     # Ctrl-C reaches the whole foreground process group; the main process alone decides when to
@@ -94,7 +95,9 @@ def run_worker(
             ),
         )
         stats_queue.put({"type": "ready", "rank": spec.rank, "pid": os.getpid()})
-        _train_loop(spec, global_net, local, optimizer, collector, stats_queue, stop_event)
+        _train_loop(
+            spec, global_net, local, optimizer, collector, stats_queue, stop_event, optimizer_lock
+        )
     except _Terminated:
         pass
     except Exception:
@@ -114,6 +117,7 @@ def _train_loop(
     collector: RolloutCollector,
     stats_queue: Any,
     stop_event: Any,
+    optimizer_lock: Any | None,
 ) -> None:
     max_grad_norm = spec.loss_cfg["max_grad_norm"]
     while not stop_event.is_set() and os.getppid() == spec.parent_pid:
@@ -128,7 +132,11 @@ def _train_loop(
         skipped = not (math.isfinite(grad_norm) and math.isfinite(float(terms.total.detach())))
         if not skipped:
             hand_over_gradients(local, global_net)
-            optimizer.step()
+            if optimizer_lock is None:
+                optimizer.step()
+            else:
+                with optimizer_lock:
+                    optimizer.step()
         t2 = time.perf_counter()
         n = len(rollout.actions)
         stats_queue.put(

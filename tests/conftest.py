@@ -1,0 +1,27 @@
+"""Shared fixtures: Hydra compose() with the project's configs, and CLI runs in tmp folders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
+from a3c_exp.config import register_configs
+from a3c_exp.overrides import CONFIG_DIR
+
+
+@pytest.fixture
+def compose_train() -> Iterator:
+    """``compose_train(overrides)`` -> the composed training config (schemas registered)."""
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+
+        def _compose(overrides: Sequence[str] = ()) -> DictConfig:
+            return compose(config_name="train", overrides=list(overrides))
+
+        yield _compose
+    GlobalHydra.instance().clear()

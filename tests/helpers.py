@@ -1,0 +1,28 @@
+"""Helpers for tests that drive the command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def cli_env() -> dict[str, str]:
+    """Environment for CLI subprocesses: offline W&B, no network, caches under the test tree."""
+    env = dict(os.environ)
+    env.update({"WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def run_train(
+    run_dir: Path, *overrides: str, timeout: float = 120, check: bool = True
+) -> subprocess.CompletedProcess:
+    """Run ``python -m a3c_exp.train`` with ``hydra.run.dir=run_dir`` and return the result."""
+    cmd = [sys.executable, "-m", "a3c_exp.train", f"hydra.run.dir={run_dir}", *overrides]
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env=cli_env(), cwd=run_dir.parent
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"{cmd} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
