@@ -41,10 +41,14 @@ class EnvConfig:
     frame_skip: int = 1  # each action is repeated for this many tics/frames
     reward_scale: float = 1.0  # rewards are multiplied by this before learning and reporting
     frame_size: int = 84  # vizdoom: frames are resized to frame_size x frame_size
-    crop: list[int] = field(default_factory=lambda: [10, 10, 30, 30])  # vizdoom: top,bottom,left,right
+    crop: list[int] = field(
+        default_factory=lambda: [10, 10, 30, 30]
+    )  # vizdoom: top,bottom,left,right
     screen_resolution: str = "RES_160X120"  # vizdoom: engine render resolution
     episode_timeout: int | None = None  # vizdoom: tics per episode; null keeps the scenario's own
-    bootstrap_truncated: bool = False  # time-limit ends bootstrap from V(s) instead of counting as failure
+    bootstrap_truncated: bool = (
+        False  # time-limit ends bootstrap from V(s) instead of counting as failure
+    )
 
 
 @dataclass
@@ -74,7 +78,7 @@ class LoggerConfig:
 
 @dataclass
 class TrainConfig:
-    """Top-level training knobs. ``model`` and ``optim`` are ``_target_`` configs for instantiate."""
+    """Top-level training knobs; ``model`` and ``optim`` are ``_target_`` configs (instantiate)."""
 
     env: EnvConfig = field(default_factory=EnvConfig)
     model: Any = MISSING  # network: _target_ + constructor arguments (see conf/model/)
@@ -86,9 +90,13 @@ class TrainConfig:
     rollout_len: int = 30  # environment steps per update (n of the n-step return)
     total_steps: int = 1_000_000  # stop after this many environment (agent) steps over all workers
     max_time: float | None = None  # stop after this many seconds of training; null = no limit
-    target_reward: float | None = None  # stop once the last-100-episode mean reaches it; null = never
+    target_reward: float | None = (
+        None  # stop once the last-100-episode mean reaches it; null = never
+    )
     seed: int = 0  # base seed; worker i uses seed + i
-    checkpoint_every: int = 100_000  # env steps between periodic checkpoints (0 = only the final one)
+    checkpoint_every: int = (
+        100_000  # env steps between periodic checkpoints (0 = only the final one)
+    )
     keep_checkpoints: int = 3  # periodic checkpoints kept besides last.ckpt
     resume: str | None = None  # checkpoint file to continue from (network, optimizer, counters)
     log_every: float = 5.0  # seconds between metric reports (console, CSV, W&B)
@@ -130,7 +138,9 @@ def validate(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
     _check(data["log_every"] > 0, "log_every", data["log_every"], "must be > 0 seconds")
     _check(data["shutdown_grace"] >= 0, "shutdown_grace", data["shutdown_grace"], "must be >= 0")
     _check(
-        data["start_method"] in ("spawn", "forkserver"), "start_method", data["start_method"],
+        data["start_method"] in ("spawn", "forkserver"),
+        "start_method",
+        data["start_method"],
         "allowed: spawn, forkserver (fork is unsafe once torch or W&B threads exist)",
     )
     _validate_loss(data["loss"])
@@ -155,7 +165,9 @@ def _validate_optim(optim: dict[str, Any]) -> None:
     lr = optim.get("lr")
     _check(
         isinstance(lr, int | float) and not isinstance(lr, bool) and lr > 0,
-        "optim.lr", lr, "must be a number > 0",
+        "optim.lr",
+        lr,
+        "must be a number > 0",
     )
     for key in ("eps", "alpha"):
         if key in optim:
@@ -166,8 +178,12 @@ def _validate_env(env: dict[str, Any]) -> None:
     from a3c_exp.envs.factory import ENV_KINDS
 
     _check(env["kind"] in ENV_KINDS, "env.kind", env["kind"], f"allowed: {', '.join(ENV_KINDS)}")
-    _check(_is_int(env["frame_skip"]) and env["frame_skip"] >= 1, "env.frame_skip",
-           env["frame_skip"], "must be an integer >= 1")
+    _check(
+        _is_int(env["frame_skip"]) and env["frame_skip"] >= 1,
+        "env.frame_skip",
+        env["frame_skip"],
+        "must be an integer >= 1",
+    )
     _check(env["reward_scale"] > 0, "env.reward_scale", env["reward_scale"], "must be > 0")
     if env["kind"] == "vizdoom":
         from a3c_exp.envs.scenarios import ScenarioError, resolve_scenario
@@ -177,30 +193,54 @@ def _validate_env(env: dict[str, Any]) -> None:
             resolve_scenario(env["scenario"])
         except ScenarioError as err:
             raise ConfigError(str(err)) from None
-        _check(_is_int(env["frame_size"]) and env["frame_size"] >= 36, "env.frame_size",
-               env["frame_size"], "must be an integer >= 36 (the conv stack needs it)")
-        _check(len(env["crop"]) == 4 and all(_is_int(c) and c >= 0 for c in env["crop"]),
-               "env.crop", env["crop"], "must be 4 integers >= 0: top, bottom, left, right")
+        _check(
+            _is_int(env["frame_size"]) and env["frame_size"] >= 36,
+            "env.frame_size",
+            env["frame_size"],
+            "must be an integer >= 36 (the conv stack needs it)",
+        )
+        _check(
+            len(env["crop"]) == 4 and all(_is_int(c) and c >= 0 for c in env["crop"]),
+            "env.crop",
+            env["crop"],
+            "must be 4 integers >= 0: top, bottom, left, right",
+        )
         import vizdoom
 
-        _check(hasattr(vizdoom.ScreenResolution, env["screen_resolution"]),
-               "env.screen_resolution", env["screen_resolution"],
-               "must be a vizdoom.ScreenResolution name such as RES_160X120")
+        _check(
+            hasattr(vizdoom.ScreenResolution, env["screen_resolution"]),
+            "env.screen_resolution",
+            env["screen_resolution"],
+            "must be a vizdoom.ScreenResolution name such as RES_160X120",
+        )
         if env["episode_timeout"] is not None:
-            _check(_is_int(env["episode_timeout"]) and env["episode_timeout"] >= 1,
-                   "env.episode_timeout", env["episode_timeout"], "must be an integer >= 1 or null")
+            _check(
+                _is_int(env["episode_timeout"]) and env["episode_timeout"] >= 1,
+                "env.episode_timeout",
+                env["episode_timeout"],
+                "must be an integer >= 1 or null",
+            )
     else:
         import gymnasium as gym
 
-        _check(env["id"] in gym.registry, "env.id", env["id"],
-               "not a registered gymnasium id (e.g. CartPole-v1, Acrobot-v1, LunarLander-v3)")
+        _check(
+            env["id"] in gym.registry,
+            "env.id",
+            env["id"],
+            "not a registered gymnasium id (e.g. CartPole-v1, Acrobot-v1, LunarLander-v3)",
+        )
 
 
 def _validate_logger(logger: dict[str, Any]) -> None:
-    _check(logger["kind"] in ("wandb", "none"), "logger.kind", logger["kind"],
-           "allowed: wandb, none")
-    _check(logger["mode"] in ("offline", "online", "disabled"), "logger.mode", logger["mode"],
-           "allowed: offline, online, disabled")
+    _check(
+        logger["kind"] in ("wandb", "none"), "logger.kind", logger["kind"], "allowed: wandb, none"
+    )
+    _check(
+        logger["mode"] in ("offline", "online", "disabled"),
+        "logger.mode",
+        logger["mode"],
+        "allowed: offline, online, disabled",
+    )
 
 
 def check_writable(directory: Path) -> None:
@@ -210,4 +250,6 @@ def check_writable(directory: Path) -> None:
         with tempfile.NamedTemporaryFile(dir=directory):
             pass
     except OSError as err:
-        raise ConfigError(f"output directory {str(directory)!r}: not writable ({err.strerror})") from None
+        raise ConfigError(
+            f"output directory {str(directory)!r}: not writable ({err.strerror})"
+        ) from None

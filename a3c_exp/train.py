@@ -40,7 +40,9 @@ def train(cfg: DictConfig) -> float:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     check_writable(run_dir)
     if data["workers"] > 4 * available_cpus():
-        log.warning("workers=%d on %d CPUs: heavy oversubscription", data["workers"], available_cpus())
+        log.warning(
+            "workers=%d on %d CPUs: heavy oversubscription", data["workers"], available_cpus()
+        )
 
     resume_payload = load_checkpoint(data["resume"]) if data["resume"] else None
     random.seed(data["seed"])

@@ -26,3 +26,14 @@ def run_train(
     if check and result.returncode != 0:
         raise AssertionError(f"{cmd} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, str]]:
+    """Rows of a run's ``metrics.csv`` (empty before the first report)."""
+    import csv
+
+    path = run_dir / "metrics.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))

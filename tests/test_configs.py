@@ -11,7 +11,6 @@ from a3c_exp.envs.factory import EnvSpec
 from a3c_exp.envs.scenarios import shipped_scenarios
 from a3c_exp.models import build_model
 from a3c_exp.overrides import check_group_overrides, group_options, run_name
-
 from tests.helpers import cli_env
 
 
@@ -104,7 +103,7 @@ def test_bad_values_raise_one_line_errors(compose_train, override, message):
 def test_missing_wad_and_non_vizdoom_cfg_are_refused(compose_train, tmp_path):
     cfg_file = tmp_path / "mine.cfg"
     cfg_file.write_text("doom_scenario_path = missing.wad\navailable_buttons = { ATTACK }\n")
-    with pytest.raises(ConfigError, match="missing.wad, which is missing"):
+    with pytest.raises(ConfigError, match=r"missing\.wad, which is missing"):
         validate(compose_train([f"env.scenario={cfg_file}"]))
     other = tmp_path / "other.cfg"
     other.write_text("hello = world\n")
@@ -141,7 +140,11 @@ def test_composed_config_has_no_unresolved_interpolations(compose_train):
 def test_cli_rejects_bad_values_in_one_line_before_any_worker(tmp_path, args, expected):
     result = subprocess.run(
         [sys.executable, "-m", "a3c_exp.train", f"hydra.run.dir={tmp_path}/run", *args],
-        capture_output=True, text=True, timeout=60, env=cli_env(), cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(),
+        cwd=tmp_path,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

@@ -57,8 +57,18 @@ def test_loss_terms_and_gradients_by_hand():
     logits = torch.zeros(3, 2, requires_grad=True)
     values = VALUES.clone().requires_grad_(True)
     actions = torch.tensor([0, 1, 0])
-    terms = a3c_loss(logits, values, actions, REWARDS, NO_DONES, 10.0, gamma=0.5,
-                     gae_lambda=1.0, value_coef=0.5, entropy_coef=0.01)
+    terms = a3c_loss(
+        logits,
+        values,
+        actions,
+        REWARDS,
+        NO_DONES,
+        10.0,
+        gamma=0.5,
+        gae_lambda=1.0,
+        value_coef=0.5,
+        entropy_coef=0.01,
+    )
     # A = [1.75, 1.5, 4]: policy = ln2 * 7.25; value = .5 * (1.75^2 + 1.5^2 + 4^2) = 10.65625
     assert float(terms.policy_loss) == pytest.approx(7.25 * math.log(2))
     assert float(terms.value_loss) == pytest.approx(10.65625)
@@ -75,8 +85,18 @@ def test_loss_terms_and_gradients_by_hand():
 
 def test_entropy_bonus_pushes_towards_uniform():
     logits = torch.tensor([[2.0, 0.0]], requires_grad=True)
-    terms = a3c_loss(logits, torch.zeros(1), torch.tensor([0]), torch.zeros(1),
-                     torch.tensor([True]), 0.0, 0.99, 1.0, 0.5, entropy_coef=1.0)
+    terms = a3c_loss(
+        logits,
+        torch.zeros(1),
+        torch.tensor([0]),
+        torch.zeros(1),
+        torch.tensor([True]),
+        0.0,
+        0.99,
+        1.0,
+        0.5,
+        entropy_coef=1.0,
+    )
     terms.total.backward()
     # advantage is 0, so only the entropy term acts: it lowers the larger logit.
     assert logits.grad[0, 0] > 0 > logits.grad[0, 1]

@@ -70,6 +70,8 @@ def test_conv_lstm_refuses_vector_observations():
 
 def test_first_policy_is_near_uniform():
     net = ConvLSTMActorCritic(obs_shape=[1, 84, 84], n_actions=3)
-    logits, _, _ = net(torch.randint(0, 256, (4, 1, 84, 84), dtype=torch.uint8), net.initial_state(4))
+    logits, _, _ = net(
+        torch.randint(0, 256, (4, 1, 84, 84), dtype=torch.uint8), net.initial_state(4)
+    )
     probs = logits.softmax(-1)
     assert torch.allclose(probs, torch.full_like(probs, 1 / 3), atol=0.02)

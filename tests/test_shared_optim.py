@@ -1,4 +1,4 @@
-"""Shared optimizers: same maths as torch's, state in shared memory, updates seen across processes."""
+"""Shared optimizers: torch's maths, state in shared memory, updates seen across processes."""
 
 import pytest
 import torch
@@ -55,9 +55,16 @@ def test_child_process_updates_shared_params_and_moments():
 def test_load_shared_state_keeps_tensors_shared():
     param = torch.nn.Parameter(torch.zeros(3))
     optimizer = SharedAdam([param], lr=0.1)
-    saved = {"state": {0: {"step": torch.tensor(7.0), "exp_avg": torch.ones(3),
-                           "exp_avg_sq": torch.full((3,), 2.0)}},
-             "param_groups": [dict(optimizer.param_groups[0], params=[0], lr=0.5)]}
+    saved = {
+        "state": {
+            0: {
+                "step": torch.tensor(7.0),
+                "exp_avg": torch.ones(3),
+                "exp_avg_sq": torch.full((3,), 2.0),
+            }
+        },
+        "param_groups": [dict(optimizer.param_groups[0], params=[0], lr=0.5)],
+    }
     before = optimizer.state[param]["exp_avg"].data_ptr()
     load_shared_state(optimizer, saved)
     state = optimizer.state[param]

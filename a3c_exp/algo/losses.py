@@ -26,7 +26,7 @@ import torch.nn.functional as F
 def discounted_returns(
     rewards: torch.Tensor, dones: torch.Tensor, bootstrap_value: float, gamma: float
 ) -> torch.Tensor:
-    """n-step discounted returns ``R_t``, bootstrapped from ``bootstrap_value``, cut at episode ends."""
+    """n-step discounted returns ``R_t``, bootstrapped from V(s_T), cut at episode ends."""
     returns = torch.empty_like(rewards)
     running = float(bootstrap_value)
     not_done = (1.0 - dones.float()).tolist()

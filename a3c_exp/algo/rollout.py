@@ -117,4 +117,3 @@ class RolloutCollector:
             initial_state=initial_state,
             bootstrap_value=bootstrap,
         )
-

@@ -84,7 +84,7 @@ class VizDoomEnv(gym.Env[np.ndarray, np.int64]):
         game.set_mode(vzd.Mode.PLAYER)
         game.set_sound_enabled(False)
         game.set_screen_resolution(getattr(vzd.ScreenResolution, screen_resolution))
-        # RGB only when frames are rendered for humans; grayscale straight from the engine is cheaper.
+        # RGB only when frames are rendered for humans; grayscale from the engine is cheaper.
         game.set_screen_format(vzd.ScreenFormat.RGB24 if render_mode else vzd.ScreenFormat.GRAY8)
         game.set_doom_config_path(str(self._workdir / f"{instance_name}-{os.getpid()}.ini"))
         if episode_timeout is not None:

@@ -50,7 +50,7 @@ class ActorCritic(nn.Module):
         return self.lstm is not None
 
     def initial_state(self, batch_size: int = 1) -> RecurrentState:
-        """Zero state for ``batch_size`` environments: ``(h, c)`` of shape ``(1, B, H)``, or ``()``."""
+        """Zero state for ``batch_size`` envs: ``(h, c)`` each ``(1, B, H)``, or ``()``."""
         if self.lstm is None:
             return ()
         zeros = torch.zeros(1, batch_size, self.lstm_size)
@@ -62,17 +62,26 @@ class ActorCritic(nn.Module):
     def forward(
         self, obs: torch.Tensor, state: RecurrentState
     ) -> tuple[torch.Tensor, torch.Tensor, RecurrentState]:
-        """One step for a batch: ``obs (B, *obs_shape)`` -> logits ``(B, A)``, value ``(B,)``, state."""
+        """One step for a batch: ``obs (B, ...)`` -> logits ``(B, A)``, value ``(B,)``, state."""
         features = self.encoder(obs)
         if self.lstm is None:
             return (*self._heads(features), ())
-        out, (h, c) = self.lstm(features.unsqueeze(0), state)
-        return (*self._heads(out.squeeze(0)), (h, c))
+        # One step through the LSTM's own weights with the fused cell kernel: about 3x cheaper
+        # than nn.LSTM on a length-1 sequence, which pays a per-call setup cost.
+        h, c = torch.lstm_cell(
+            features,
+            (state[0][0], state[1][0]),
+            self.lstm.weight_ih_l0,
+            self.lstm.weight_hh_l0,
+            self.lstm.bias_ih_l0,
+            self.lstm.bias_hh_l0,
+        )
+        return (*self._heads(h), (h.unsqueeze(0), c.unsqueeze(0)))
 
     def forward_sequence(
         self, obs: torch.Tensor, state: RecurrentState, dones: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """A rollout of one env: ``obs (T, *obs_shape)`` from ``state`` -> logits ``(T, A)``, values ``(T,)``.
+        """A rollout of one env: ``obs (T, ...)``, ``state`` -> logits ``(T, A)``, values ``(T,)``.
 
         ``dones[t]`` marks the last step of an episode: the state is zeroed before step ``t + 1``.
         """
@@ -115,7 +124,9 @@ class ConvEncoder(nn.Module):
             in_channels = out_channels
         layers.append(nn.Flatten())
         self.convs = nn.Sequential(*layers)
-        self.fc = nn.Sequential(nn.Linear(_conv_output_size(obs_shape, self.convs), fc_size), nn.ReLU())
+        self.fc = nn.Sequential(
+            nn.Linear(_conv_output_size(obs_shape, self.convs), fc_size), nn.ReLU()
+        )
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """``(B, C, H, W)`` uint8 or float frames -> ``(B, fc_size)`` features."""
@@ -137,7 +148,7 @@ class ConvLSTMActorCritic(ActorCritic):
     ):
         if len(obs_shape) != 3:
             raise ValueError(
-                f"model=conv_lstm needs image observations (C, H, W), got shape {tuple(obs_shape)}; "
+                f"model=conv_lstm needs image observations (C, H, W), got {tuple(obs_shape)}; "
                 "use model=mlp for vector observations"
             )
         encoder = ConvEncoder(obs_shape, channels, kernel_sizes, strides, fc_size)

@@ -15,7 +15,7 @@ import torch
 
 
 def share_optimizer_state(optimizer: torch.optim.Optimizer, state_init: dict[str, Any]) -> None:
-    """Create each parameter's state from ``state_init`` (name -> 'zeros' or a float) and share it."""
+    """Create every parameter's state from ``state_init`` (name -> 'zeros' or a float), shared."""
     for group in optimizer.param_groups:
         for param in group["params"]:
             state = optimizer.state[param]
@@ -69,8 +69,13 @@ class SharedAdam(torch.optim.Adam):
     ):
         # foreach=False: the single-tensor path updates every state tensor strictly in place.
         super().__init__(
-            params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-            amsgrad=amsgrad, foreach=False,
+            params,
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            foreach=False,
         )
         init: dict[str, Any] = {"step": 0.0, "exp_avg": "zeros", "exp_avg_sq": "zeros"}
         if amsgrad:
@@ -92,8 +97,14 @@ class SharedRMSprop(torch.optim.RMSprop):
         centered: bool = False,
     ):
         super().__init__(
-            params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-            momentum=momentum, centered=centered, foreach=False,
+            params,
+            lr=lr,
+            alpha=alpha,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            centered=centered,
+            foreach=False,
         )
         init: dict[str, Any] = {"step": 0.0, "square_avg": "zeros"}
         if momentum > 0:

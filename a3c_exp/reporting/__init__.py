@@ -4,7 +4,7 @@ The main process is the only reader of the workers' statistics queue and the onl
 console output, metric files and the W&B run.
 """
 
-from a3c_exp.reporting.stats import RunStats
 from a3c_exp.reporting.sinks import CompositeSink, CSVSink, MetricsSink, NullSink, build_sinks
+from a3c_exp.reporting.stats import RunStats
 
 __all__ = ["CSVSink", "CompositeSink", "MetricsSink", "NullSink", "RunStats", "build_sinks"]

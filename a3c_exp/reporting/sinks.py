@@ -181,8 +181,11 @@ class CompositeSink:
 def build_sinks(
     cfg: dict[str, Any], run_dir: Path, run_name: str, start_step: int, resume_id: str | None
 ) -> tuple[CompositeSink, str | None]:
-    """Console + CSV always; W&B when ``logger.kind == 'wandb'``. Returns the sink and W&B run id."""
-    sinks: list[MetricsSink] = [ConsoleSink(cfg["total_steps"], start_step), CSVSink(run_dir / "metrics.csv")]
+    """Console + CSV always; W&B if ``logger.kind == 'wandb'``. Returns the sink and W&B run id."""
+    sinks: list[MetricsSink] = [
+        ConsoleSink(cfg["total_steps"], start_step),
+        CSVSink(run_dir / "metrics.csv"),
+    ]
     run_id = None
     if cfg["logger"]["kind"] == "wandb":
         from a3c_exp.reporting.wandb_sink import WandbSink

@@ -64,8 +64,10 @@ class RunStats:
             for key in EPISODE_KEYS:
                 self._episodes[key].append(episode[key])
         mean = self.mean_reward
-        if mean is not None and len(self.recent_rewards) == self.recent_rewards.maxlen and (
-            self.best_mean_reward is None or mean > self.best_mean_reward
+        if (
+            mean is not None
+            and len(self.recent_rewards) == self.recent_rewards.maxlen
+            and (self.best_mean_reward is None or mean > self.best_mean_reward)
         ):
             self.best_mean_reward = mean
 

@@ -9,6 +9,7 @@ engines go too), writes the final checkpoint and closes the sinks.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -71,6 +72,10 @@ class AsyncLauncher:
         self.checkpoints = checkpoints
         self.extra_counters = extra_counters or {}
         self._ctx = mp.get_context(cfg["start_method"])
+        if cfg["start_method"] == "forkserver":
+            # The server imports torch and the worker code once; each worker is then a cheap fork
+            # of it instead of a fresh interpreter importing everything again.
+            self._ctx.set_forkserver_preload(["a3c_exp.runtime.worker"])
         self._queue = self._ctx.Queue()
         self._stop_event = self._ctx.Event()
         self._optimizer_lock = self._ctx.Lock() if cfg["lock_optimizer_step"] else None
@@ -99,8 +104,10 @@ class AsyncLauncher:
         def handle(signum: int, frame: Any) -> None:
             self._signals += 1
             if self._signals == 1:
-                log.warning("%s received: stopping workers (again to stop at once)",
-                            signal.Signals(signum).name)
+                log.warning(
+                    "%s received: stopping workers (again to stop at once)",
+                    signal.Signals(signum).name,
+                )
             else:
                 raise _StopRequested()
 
@@ -166,7 +173,9 @@ class AsyncLauncher:
         if self._failure is None:
             for rank, process in enumerate(self._workers):
                 if process.exitcode is not None:
-                    self._failure = f"worker {rank} exited unexpectedly (exit code {process.exitcode})"
+                    self._failure = (
+                        f"worker {rank} exited unexpectedly (exit code {process.exitcode})"
+                    )
         if self._failure is not None:
             return "worker_failed"
         if stats.global_step >= cfg["total_steps"]:
@@ -215,10 +224,8 @@ class AsyncLauncher:
         for process in self._workers:
             if process.pid is None:
                 continue
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)  # the worker's group: its engine too
-            except (ProcessLookupError, PermissionError):
-                pass
             process.join(timeout=1.0)
         self._drain(timeout=0.0)
         self._queue.close()

@@ -61,7 +61,9 @@ def hand_over_gradients(local: ActorCritic, global_net: ActorCritic) -> None:
 
 def parameter_norm(net: ActorCritic) -> float:
     """Global L2 norm of the network's weights (the tutorial's 'var norm')."""
-    return float(torch.linalg.vector_norm(torch.stack([p.detach().norm() for p in net.parameters()])))
+    return float(
+        torch.linalg.vector_norm(torch.stack([p.detach().norm() for p in net.parameters()]))
+    )
 
 
 def run_worker(
@@ -102,7 +104,9 @@ def run_worker(
         pass
     except Exception:
         if not stop_event.is_set():
-            stats_queue.put({"type": "error", "rank": spec.rank, "traceback": traceback.format_exc()})
+            stats_queue.put(
+                {"type": "error", "rank": spec.rank, "traceback": traceback.format_exc()}
+            )
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if env is not None:

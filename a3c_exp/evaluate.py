@@ -1,0 +1,145 @@
+"""Evaluation entry point: ``python -m a3c_exp.evaluate checkpoint=<path>`` (console ``a3c-eval``).
+
+Rebuilds the environment and the network from the checkpoint alone, plays ``episodes`` episodes,
+prints mean ± std reward and length, writes ``eval.json`` (and a GIF with ``record=true``) in the
+output directory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+log = logging.getLogger("a3c_exp")
+
+
+def play_episodes(
+    module: Any,
+    env_cfg: dict[str, Any],
+    episodes: int,
+    greedy: bool,
+    seed: int,
+    workdir: Path,
+    record_path: Path | None = None,
+    max_steps: int = 100_000,
+) -> list[dict[str, float]]:
+    """Play ``episodes`` episodes with the module's network; return reward and length of each."""
+    import numpy as np
+    import torch
+
+    from a3c_exp.envs import make_env
+
+    render_mode = "rgb_array" if record_path is not None else None
+    env = make_env(env_cfg, rank=0, workdir=str(workdir), render_mode=render_mode)
+    generator = torch.Generator().manual_seed(seed)
+    results, frames = [], []
+    net = module.net.eval()
+    try:
+        for episode in range(episodes):
+            obs, _ = env.reset(seed=seed + episode)
+            state = net.initial_state(1)
+            total, length, done = 0.0, 0, False
+            while not done and length < max_steps:
+                if record_path is not None and episode == 0:
+                    frames.append(np.asarray(env.render()).copy())
+                with torch.inference_mode():
+                    logits, _, state = net(torch.as_tensor(obs).unsqueeze(0), state)
+                probs = logits.softmax(-1)[0]
+                action = (
+                    int(probs.argmax())
+                    if greedy
+                    else int(torch.multinomial(probs, 1, generator=generator))
+                )
+                obs, reward, terminated, truncated, _ = env.step(action)
+                total += float(reward)
+                length += 1
+                done = terminated or truncated
+            results.append({"reward": total, "length": length})
+    finally:
+        env.close()
+    if record_path is not None and frames:
+        import imageio.v2 as imageio
+
+        imageio.mimsave(record_path, frames, duration=1000 / 35 * env_cfg.get("frame_skip", 1))
+    return results
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Load the checkpoint named by ``cfg.checkpoint``, play, report and write ``eval.json``."""
+    import numpy as np
+    from hydra.core.hydra_config import HydraConfig
+
+    from a3c_exp.algo.module import A3CModule
+    from a3c_exp.checkpoint import load_checkpoint
+
+    if cfg.episodes < 1:
+        raise ValueError(f"episodes={cfg.episodes!r}: must be an integer >= 1")
+    path = Path(cfg.checkpoint).expanduser()
+    load_checkpoint(path)  # clear one-line error for a missing, corrupt or foreign file
+    module = A3CModule.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env_cfg = module.hparams.cfg["env"]
+    record_path = out_dir / "episode.gif" if cfg.record else None
+    results = play_episodes(
+        module,
+        env_cfg,
+        cfg.episodes,
+        cfg.greedy,
+        cfg.seed,
+        out_dir / ".vizdoom",
+        record_path,
+        cfg.max_steps,
+    )
+    rewards = np.array([r["reward"] for r in results])
+    lengths = np.array([r["length"] for r in results])
+    report = {
+        "checkpoint": str(path),
+        "env": env_cfg["name"],
+        "episodes": len(results),
+        "greedy": bool(cfg.greedy),
+        "mean_reward": float(rewards.mean()),
+        "std_reward": float(rewards.std()),
+        "mean_length": float(lengths.mean()),
+        "std_length": float(lengths.std()),
+        "video": str(record_path) if record_path else None,
+        "per_episode": results,
+    }
+    (out_dir / "eval.json").write_text(json.dumps(report, indent=2))
+    log.info(
+        "%s: reward %.3f ± %.3f, length %.1f ± %.1f over %d episodes -> %s",
+        env_cfg["name"],
+        report["mean_reward"],
+        report["std_reward"],
+        report["mean_length"],
+        report["std_length"],
+        len(results),
+        out_dir / "eval.json",
+    )
+    return report
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="eval")
+def _hydra_entry(cfg: DictConfig) -> None:
+    from a3c_exp.checkpoint import CheckpointError
+
+    try:
+        evaluate(cfg)
+    except (CheckpointError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    """Console entry point."""
+    _hydra_entry()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Environments: the ViZDoom env is a proper gymnasium env; gym ids go through the same factory."""
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from a3c_exp.envs import make_env, probe_env_spec
+from a3c_exp.envs.vizdoom_env import VizDoomEnv
+
+DOOM = {
+    "kind": "vizdoom",
+    "scenario": "basic",
+    "frame_skip": 4,
+    "frame_size": 84,
+    "crop": [10, 10, 30, 30],
+    "screen_resolution": "RES_160X120",
+    "reward_scale": 0.01,
+}
+
+
+@pytest.fixture
+def doom_env(tmp_path):
+    env = VizDoomEnv(workdir=tmp_path)
+    yield env
+    env.close()
+
+
+def test_vizdoom_env_passes_gymnasium_check_env(doom_env):
+    check_env(doom_env, skip_render_check=True)
+
+
+def test_vizdoom_observation_and_actions_follow_the_tutorial(doom_env):
+    assert doom_env.observation_space.shape == (1, 84, 84)
+    assert doom_env.observation_space.dtype == np.uint8
+    assert doom_env.button_names == ["MOVE_LEFT", "MOVE_RIGHT", "ATTACK"]
+    obs, _ = doom_env.reset(seed=1)
+    assert obs.shape == (1, 84, 84) and obs.std() > 0
+    _, reward, terminated, truncated, _ = doom_env.step(0)
+    # living reward -1 per tic, 4 tics per action, scaled by 1/100
+    assert reward == pytest.approx(-0.04)
+    assert not (terminated or truncated)
+
+
+def test_vizdoom_timeout_truncates_after_300_tics(doom_env):
+    doom_env.reset(seed=2)
+    steps, truncated = 0, False
+    while not truncated:
+        _, _, terminated, truncated, info = doom_env.step(0)  # keep moving left: never kills
+        steps += 1
+        assert not terminated
+    assert steps == pytest.approx(300 / 4, abs=4)
+    assert info["game_score"] == pytest.approx(-300, abs=5)
+
+
+def test_vizdoom_files_stay_in_workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    workdir = tmp_path / "engine"
+    env = make_env(DOOM, workdir=str(workdir))
+    env.reset(seed=0)
+    env.close()
+    assert (workdir / "_vizdoom").is_dir()
+    assert not (tmp_path / "_vizdoom").exists() and not (tmp_path / "_vizdoom.ini").exists()
+
+
+def test_vizdoom_rgb_render_for_videos(tmp_path):
+    env = VizDoomEnv(workdir=tmp_path, render_mode="rgb_array")
+    obs, _ = env.reset(seed=0)
+    frame = env.render()
+    env.close()
+    assert frame.shape == (120, 160, 3) and frame.dtype == np.uint8
+    assert obs.shape == (1, 84, 84)
+
+
+def test_gym_env_by_id_and_spec():
+    env_cfg = {"kind": "gym", "id": "CartPole-v1", "frame_skip": 1, "reward_scale": 2.0}
+    env = make_env(env_cfg)
+    obs, _ = env.reset(seed=0)
+    _, reward, *_ = env.step(0)
+    env.close()
+    assert obs.dtype == np.float32 and reward == 2.0
+    spec = probe_env_spec(env_cfg)
+    assert spec.obs_shape == (4,) and spec.n_actions == 2
+
+
+def test_vizdoom_spec(tmp_path):
+    spec = probe_env_spec(DOOM, workdir=str(tmp_path))
+    assert spec.obs_shape == (1, 84, 84) and spec.n_actions == 3

@@ -1,0 +1,129 @@
+"""End-to-end CartPole runs through the CLI: checkpoint, load_from_checkpoint, resume, SIGINT."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+import torch
+
+from a3c_exp.algo.module import A3CModule
+from a3c_exp.checkpoint import load_checkpoint
+from tests.helpers import cli_env, read_metrics, run_train
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "smoke"
+    result = run_train(run_dir, "experiment=cartpole_smoke")
+    return run_dir, result
+
+
+def test_smoke_run_writes_checkpoint_and_curve(smoke_run):
+    run_dir, result = smoke_run
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert list((run_dir / "checkpoints").glob("step-*.ckpt"))
+    rows = read_metrics(run_dir)
+    assert rows and int(rows[-1]["global_step"]) >= 3000
+    assert float(rows[-1]["Perf/Episodes"]) > 0
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    assert "stop_reason=total_steps" in result.stderr + result.stdout
+
+
+def test_checkpoint_loads_with_lightning_and_no_arguments(smoke_run):
+    run_dir, _ = smoke_run
+    module = A3CModule.load_from_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    logits, value, _ = module(torch.zeros(1, 4), module.net.initial_state(1))
+    assert logits.shape == (1, 2) and value.shape == (1,)
+    payload = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    assert payload["a3c"]["global_step"] >= 3000
+    state = payload["optimizer_states"][0]["state"]
+    assert float(state[0]["step"]) == payload["a3c"]["updates"] - payload["a3c"]["skipped_updates"]
+
+
+def test_resume_continues_steps_network_and_optimizer(smoke_run, tmp_path):
+    run_dir, _ = smoke_run
+    before = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    resumed_dir = tmp_path / "resumed"
+    run_train(
+        resumed_dir,
+        "experiment=cartpole_smoke",
+        "total_steps=6000",
+        f"resume={run_dir / 'checkpoints' / 'last.ckpt'}",
+    )
+    after = load_checkpoint(resumed_dir / "checkpoints" / "last.ckpt")
+    assert after["a3c"]["global_step"] >= 6000
+    assert after["a3c"]["episodes"] > before["a3c"]["episodes"]
+    first = read_metrics(resumed_dir)[0]
+    assert int(first["global_step"]) >= before["a3c"]["global_step"]  # no reset of the x-axis
+    steps_before = float(before["optimizer_states"][0]["state"][0]["step"])
+    steps_after = float(after["optimizer_states"][0]["state"][0]["step"])
+    assert steps_after > steps_before  # Adam's step count went on from the saved one
+
+
+def test_resume_with_other_model_shape_is_refused(smoke_run, tmp_path):
+    run_dir, _ = smoke_run
+    result = run_train(
+        tmp_path / "bad",
+        "experiment=cartpole_smoke",
+        "model.hidden_sizes=[32]",
+        f"resume={run_dir / 'checkpoints' / 'last.ckpt'}",
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "does not match this config's model" in result.stderr
+
+
+def _descendants_alive(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return [p for p in proc.children(recursive=True) if p.is_running()]
+    except psutil.NoSuchProcess:
+        return []
+
+
+@pytest.mark.parametrize("env_name", ["cartpole", "doom"])
+def test_sigint_ends_run_with_checkpoint_and_no_child_left(tmp_path, env_name):
+    run_dir = tmp_path / "interrupted"
+    cmd = [
+        sys.executable,
+        "-m",
+        "a3c_exp.train",
+        f"hydra.run.dir={run_dir}",
+        f"env={env_name}",
+        "workers=2",
+        "logger=none",
+        "total_steps=100000000",
+        "log_every=0.5",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        env=cli_env(),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    parent = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:  # wait until training is under way
+        rows = read_metrics(run_dir)
+        if rows and int(rows[-1]["global_step"]) > 0:
+            break
+        time.sleep(0.5)
+    children = _descendants_alive(parent)
+    assert len(children) >= 2  # the workers (and, for Doom, their engines)
+    os.kill(proc.pid, signal.SIGINT)
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 130, output
+    assert "stop_reason=interrupted" in output
+    payload = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    assert payload["a3c"]["global_step"] > 0
+    time.sleep(0.5)
+    survivors = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert survivors == []
