@@ -48,6 +48,9 @@ def run_name(env_name: str, workers: int, task_overrides: Sequence[str]) -> str:
         key, _, value = override.lstrip("+~").partition("=")
         if key in ("env", "workers", "logger") or key.startswith(("logger.", "hydra")):
             continue
+        if key in GROUPS:  # a config option names itself: model=mlp -> "mlp"
+            parts.append(value)
+            continue
         leaf = key.split(".")[-1]
         parts.append(f"{ABBREVIATIONS.get(leaf, leaf)}{value}")
     return "-".join(parts)

@@ -33,6 +33,7 @@ def train(cfg: DictConfig) -> float:
     from a3c_exp.envs import probe_env_spec
     from a3c_exp.overrides import run_name
     from a3c_exp.reporting import RunStats, build_sinks
+    from a3c_exp.reporting.plots import plot_learning_curves
     from a3c_exp.runtime.launcher import EXIT_OK, AsyncLauncher
 
     data = validate(cfg)
@@ -87,6 +88,7 @@ def train(cfg: DictConfig) -> float:
         exit_code = result.exit_code
     finally:
         sink.close(exit_code)
+    plot_learning_curves([run_dir], run_dir / "learning_curve.png", [name])
     if result.exit_code != EXIT_OK:
         sys.exit(result.exit_code)
     return float(result.summary.get("final_mean_reward", float("nan")))
