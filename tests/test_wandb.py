@@ -24,7 +24,7 @@ def test_offline_run_holds_tutorial_summaries_against_env_steps(tmp_path):
     run_train(run_dir, "experiment=cartpole_smoke", "logger=wandb", "loss.entropy_coef=0.02")
     run = read_wandb_run(run_dir / "wandb")
     assert run.exit_code == 0
-    assert TUTORIAL_SUMMARIES <= run.metric_keys()
+    assert run.metric_keys() >= TUTORIAL_SUMMARIES
     steps = [row["global_step"] for row in run.history if "global_step" in row]
     assert steps == sorted(steps) and steps[-1] >= 3000
     assert run.config["env"]["id"] == "CartPole-v1" and run.config["workers"] == 2
