@@ -61,21 +61,39 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return payload
 
 
-class CheckpointManager:
-    """Writes ``step-<N>.ckpt`` files and ``last.ckpt`` in one folder, keeping the newest N."""
+def _mean_reward(payload: dict[str, Any]) -> float | None:
+    rewards = payload.get("a3c", {}).get("recent_rewards") or []
+    return sum(rewards) / len(rewards) if len(rewards) >= 100 else None
 
-    def __init__(self, directory: Path, keep: int):
+
+class CheckpointManager:
+    """Writes ``step-<N>.ckpt``, ``last.ckpt`` and ``best.ckpt`` in one folder (newest N kept)."""
+
+    def __init__(self, directory: Path, keep: int, best_reward: float | None = None):
         self.directory = Path(directory)
         self.keep = keep
+        self.best_reward = best_reward
 
     def save(self, payload: dict[str, Any], step: int, periodic: bool) -> Path:
-        """Write ``last.ckpt`` (and a numbered copy when ``periodic``); return the last path."""
+        """Write ``last.ckpt`` (and a numbered copy when ``periodic``); return the last path.
+
+        ``best.ckpt`` is rewritten whenever the payload's last-100 mean reward is the best seen.
+        """
         last = self.directory / "last.ckpt"
         atomic_save(payload, last)
         if periodic and self.keep > 0:
             atomic_save(payload, self.directory / f"step-{step:010d}.ckpt")
             self._rotate()
+        reward = _mean_reward(payload)
+        if reward is not None and (self.best_reward is None or reward > self.best_reward):
+            atomic_save(payload, self.best_path)
+            self.best_reward = reward
         return last
+
+    @property
+    def best_path(self) -> Path:
+        """The checkpoint with the best last-100 mean reward so far."""
+        return self.directory / "best.ckpt"
 
     def periodic_checkpoints(self) -> list[Path]:
         """Numbered checkpoints, oldest first."""

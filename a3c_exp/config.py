@@ -74,6 +74,7 @@ class LoggerConfig:
     job_type: str = "train"  # W&B job type
     name: str | None = None  # W&B run name; null = built from the job's overrides
     mode: str = "offline"  # W&B mode: offline (default, no network), online or disabled
+    log_checkpoints: bool = False  # log the final and best checkpoints as W&B model artifacts
 
 
 @dataclass
@@ -100,9 +101,15 @@ class TrainConfig:
     keep_checkpoints: int = 3  # periodic checkpoints kept besides last.ckpt
     resume: str | None = None  # checkpoint file to continue from (network, optimizer, counters)
     log_every: float = 5.0  # seconds between metric reports (console, CSV, W&B)
+    video_every: int = 25  # worker 0 saves every n-th episode as a GIF (and to W&B); 0 = never
     lock_optimizer_step: bool = True  # serialise the (~1 ms) shared optimizer step; see README
     start_method: str = "spawn"  # torch.multiprocessing start method: spawn or forkserver
     shutdown_grace: float = 5.0  # seconds workers get to stop before they are terminated
+    max_restarts: int = (
+        3  # restarts allowed per worker (crash, kill, heartbeat) before the run stops
+    )
+    heartbeat_timeout: float = 120.0  # seconds without a message before a worker counts as hung
+    max_skipped_updates: int = 100  # consecutive NaN/inf updates (all skipped) that stop the run
 
 
 def register_configs() -> None:
@@ -129,13 +136,16 @@ def validate(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
     """
     data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
     assert isinstance(data, dict)
-    for key in ("workers", "rollout_len", "total_steps"):
+    for key in ("workers", "rollout_len", "total_steps", "max_skipped_updates"):
         _check(_is_int(data[key]) and data[key] >= 1, key, data[key], "must be an integer >= 1")
-    for key in ("checkpoint_every", "keep_checkpoints"):
+    for key in ("checkpoint_every", "keep_checkpoints", "video_every", "max_restarts"):
         _check(_is_int(data[key]) and data[key] >= 0, key, data[key], "must be an integer >= 0")
     if data["max_time"] is not None:
         _check(data["max_time"] > 0, "max_time", data["max_time"], "must be > 0 seconds or null")
     _check(data["log_every"] > 0, "log_every", data["log_every"], "must be > 0 seconds")
+    _check(
+        data["heartbeat_timeout"] > 0, "heartbeat_timeout", data["heartbeat_timeout"], "must be > 0"
+    )
     _check(data["shutdown_grace"] >= 0, "shutdown_grace", data["shutdown_grace"], "must be >= 0")
     _check(
         data["start_method"] in ("spawn", "forkserver"),
@@ -223,8 +233,19 @@ def _validate_env(env: dict[str, Any]) -> None:
     else:
         import gymnasium as gym
 
+        env_id = env["id"] or ""
+        if ":" in env_id:  # "package.module:EnvName-v0": the module registers the env
+            import importlib
+
+            module_name, _, env_id = env_id.partition(":")
+            try:
+                importlib.import_module(module_name)
+            except ImportError as err:
+                raise ConfigError(
+                    f"env.id={env['id']!r}: cannot import {module_name}: {err}"
+                ) from None
         _check(
-            env["id"] in gym.registry,
+            env_id in gym.registry,
             "env.id",
             env["id"],
             "not a registered gymnasium id (e.g. CartPole-v1, Acrobot-v1, LunarLander-v3)",

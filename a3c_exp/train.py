@@ -7,7 +7,6 @@ the asynchronous launcher and returns the sweep objective (mean reward of the la
 from __future__ import annotations
 
 import logging
-import os
 import random
 import sys
 from pathlib import Path
@@ -71,6 +70,9 @@ def train(cfg: DictConfig) -> float:
     sink, wandb_id = build_sinks(
         data, run_dir, name, int(counters.get("global_step", 0)), counters.get("wandb_run_id")
     )
+    checkpoints = CheckpointManager(
+        run_dir / "checkpoints", data["keep_checkpoints"], counters.get("best_mean_reward")
+    )
     exit_code = 1
     try:
         launcher = AsyncLauncher(
@@ -81,11 +83,13 @@ def train(cfg: DictConfig) -> float:
             run_dir=run_dir,
             sink=sink,
             stats=RunStats(data["env"]["frame_skip"], counters),
-            checkpoints=CheckpointManager(run_dir / "checkpoints", data["keep_checkpoints"]),
+            checkpoints=checkpoints,
             extra_counters={"wandb_run_id": wandb_id, "run_dir": str(run_dir)},
         )
         result = launcher.run()
         exit_code = result.exit_code
+        saved = {"last": result.checkpoint, "best": checkpoints.best_path}
+        sink.log_checkpoints({k: p for k, p in saved.items() if p is not None and p.exists()})
     finally:
         sink.close(exit_code)
     plot_learning_curves([run_dir], run_dir / "learning_curve.png", [name])
@@ -109,7 +113,6 @@ def main() -> None:
     if error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    os.environ.setdefault("WANDB_MODE", "offline")
     register_configs()
     _hydra_entry()
 

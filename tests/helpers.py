@@ -12,6 +12,8 @@ def cli_env() -> dict[str, str]:
     """Environment for CLI subprocesses: offline W&B, no network, caches under the test tree."""
     env = dict(os.environ)
     env.update({"WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONUNBUFFERED": "1"})
+    repo_root = str(Path(__file__).resolve().parent.parent)  # so env ids like tests.fault_envs:...
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (repo_root, env.get("PYTHONPATH")) if p)
     return env
 
 

@@ -1,9 +1,14 @@
 """The W&B run of a training job, read back from its offline file (no network)."""
 
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
 from a3c_exp.reporting.wandb_file import read_wandb_run
-from tests.helpers import run_train
+from tests.helpers import cli_env, read_metrics, run_train
 
 pytestmark = pytest.mark.slow
 
@@ -37,3 +42,38 @@ def test_logger_none_writes_no_wandb_files(tmp_path):
     run_dir = tmp_path / "nowb"
     run_train(run_dir, "experiment=cartpole_smoke", "logger=none")
     assert not (run_dir / "wandb").exists()
+
+
+def test_interrupted_run_is_finished_non_zero_and_api_key_never_written(tmp_path):
+    run_dir = tmp_path / "sigint"
+    secret = "a3cexp" + "0123456789abcdef" * 2 + "cafe"
+    env = {**cli_env(), "WANDB_API_KEY": secret}
+    cmd = [
+        sys.executable,
+        "-m",
+        "a3c_exp.train",
+        f"hydra.run.dir={run_dir}",
+        "env=cartpole",
+        "workers=2",
+        "logger=wandb",
+        "total_steps=100000000",
+        "target_reward=null",
+        "log_every=0.5",
+    ]
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        rows = read_metrics(run_dir)
+        if rows and int(rows[-1]["global_step"]) > 0:
+            break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output
+    run = read_wandb_run(run_dir / "wandb")
+    assert run.exit_code == 130
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path

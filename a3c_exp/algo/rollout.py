@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import torch
 
 from a3c_exp.models import ActorCritic
@@ -51,6 +53,49 @@ class EpisodeTracker:
         return done
 
 
+class EpisodeRecorder:
+    """Keeps the rendered frames of every ``every``-th episode and writes each as a GIF."""
+
+    def __init__(self, env: gym.Env, every: int, out_dir: Path, prefix: str, fps: float):
+        self.env = env
+        self.every = every
+        self.out_dir = Path(out_dir)
+        self.prefix = prefix
+        self.fps = fps
+        self.episode = 0
+        self.frames: list[np.ndarray] | None = None
+        self.written: list[str] = []
+
+    def start_episode(self) -> None:
+        """Begin recording if this episode is due."""
+        self.frames = [self._frame()] if self.episode % self.every == 0 else None
+
+    def step(self) -> None:
+        """Add the frame after a step to the recording in progress."""
+        if self.frames is not None:
+            self.frames.append(self._frame())
+
+    def end_episode(self) -> None:
+        """Write the recording (if any) and count the episode."""
+        if self.frames is not None:
+            import imageio.v2 as imageio
+
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            path = self.out_dir / f"{self.prefix}-episode{self.episode:06d}.gif"
+            imageio.mimsave(path, self.frames, duration=1000 / self.fps, loop=0)
+            self.written.append(str(path))
+            self.frames = None
+        self.episode += 1
+
+    def pop_written(self) -> list[str]:
+        """Paths of GIFs written since the last call."""
+        written, self.written = self.written, []
+        return written
+
+    def _frame(self) -> np.ndarray:
+        return np.asarray(self.env.render()).copy()
+
+
 class RolloutCollector:
     """Steps one env with a local network, carrying the LSTM state across rollouts.
 
@@ -66,8 +111,10 @@ class RolloutCollector:
         rollout_len: int,
         seed: int,
         truncation_discount: float | None = None,
+        recorder: EpisodeRecorder | None = None,
     ):
         self.env = env
+        self.recorder = recorder
         # When set (to gamma), a time-limit truncation is not treated as the end of the task: the
         # truncated step's reward gets gamma * V(s_final) added, as if the return were bootstrapped.
         self.truncation_discount = truncation_discount
@@ -79,6 +126,8 @@ class RolloutCollector:
         self.episodes = EpisodeTracker()
         self._obs_buffer = torch.empty((rollout_len, *self._obs.shape), dtype=self._obs.dtype)
         self._generator = torch.Generator().manual_seed(seed)
+        if recorder is not None:
+            recorder.start_episode()
 
     def collect(self) -> Rollout:
         """Roll out ``rollout_len`` steps with the current local weights."""
@@ -93,6 +142,8 @@ class RolloutCollector:
                 logits, value, self._state = self.net(self._obs.unsqueeze(0), self._state)
                 action = int(torch.multinomial(logits.softmax(-1)[0], 1, generator=self._generator))
                 obs, reward, terminated, truncated, _ = self.env.step(action)
+                if self.recorder is not None:
+                    self.recorder.step()
                 actions[t] = action
                 rewards[t] = reward
                 self.episodes.add(float(reward), float(value))
@@ -103,6 +154,9 @@ class RolloutCollector:
                     dones[t] = True
                     self.episodes.end_episode()
                     obs, _ = self.env.reset()
+                    if self.recorder is not None:
+                        self.recorder.end_episode()
+                        self.recorder.start_episode()
                     self._state = self.net.initial_state(1)
                 self._obs = torch.as_tensor(obs)
             bootstrap = 0.0

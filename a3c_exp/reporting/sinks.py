@@ -23,12 +23,15 @@ CSV_FIELDS = [
     "Perf/FPS",
     "Perf/Episodes",
     "Perf/Updates",
+    "Perf/Updates per second",
+    "Losses/Learning Rate",
     "Losses/Value Loss",
     "Losses/Policy Loss",
     "Losses/Entropy",
     "Losses/Grad Norm",
     "Losses/Var Norm",
     "Faults/Skipped updates",
+    "Faults/Worker restarts",
 ]
 
 
@@ -41,6 +44,9 @@ class MetricsSink(Protocol):
     def summary(self, values: Metrics) -> None:
         """Record end-of-run summary values."""
 
+    def log_video(self, path: str, step: int) -> None:
+        """Record an episode video file (GIF) made at env step ``step``."""
+
     def close(self, exit_code: int) -> None:
         """Flush and release; ``exit_code != 0`` marks a failed or interrupted run."""
 
@@ -52,6 +58,9 @@ class NullSink:
         """Discard."""
 
     def summary(self, values: Metrics) -> None:
+        """Discard."""
+
+    def log_video(self, path: str, step: int) -> None:
         """Discard."""
 
     def close(self, exit_code: int) -> None:
@@ -76,6 +85,9 @@ class CSVSink:
 
     def summary(self, values: Metrics) -> None:
         """The CSV holds curves only; summaries go to the console and W&B."""
+
+    def log_video(self, path: str, step: int) -> None:
+        """Videos stay as files in the run directory."""
 
     def close(self, exit_code: int) -> None:
         """Close the file."""
@@ -130,6 +142,10 @@ class ConsoleSink:
         text = ", ".join(f"{k}={_format_value(v)}" for k, v in values.items())
         log.info("summary: %s", text)
 
+    def log_video(self, path: str, step: int) -> None:
+        """Mention the new video at debug level."""
+        log.debug("video at step %d: %s", step, path)
+
     def close(self, exit_code: int) -> None:
         """Remove the live bar."""
         self._stop_bar()
@@ -165,6 +181,17 @@ class CompositeSink:
         """Summarise to every sink."""
         for sink in self.sinks:
             sink.summary(values)
+
+    def log_video(self, path: str, step: int) -> None:
+        """Send the video to every sink."""
+        for sink in self.sinks:
+            sink.log_video(path, step)
+
+    def log_checkpoints(self, paths: dict[str, Path]) -> None:
+        """Hand checkpoint files to the sinks that keep them (W&B artifacts)."""
+        for sink in self.sinks:
+            if hasattr(sink, "log_checkpoints"):
+                sink.log_checkpoints(paths)
 
     def close(self, exit_code: int) -> None:
         """Close every sink, then re-raise the first failure if any."""

@@ -30,12 +30,16 @@ class RunStats:
         self.episodes = int(counters.get("episodes", 0))
         self.updates = int(counters.get("updates", 0))
         self.skipped_updates = int(counters.get("skipped_updates", 0))
+        self.worker_restarts = int(counters.get("worker_restarts", 0))
         self.elapsed_before = float(counters.get("elapsed", 0.0))
         self.best_mean_reward = counters.get("best_mean_reward")
         self.recent_rewards: deque[float] = deque(counters.get("recent_rewards", []), maxlen=window)
         self._start = time.monotonic()
         self._interval_start = self._start
         self._interval_steps = 0
+        self._interval_updates = 0
+        self.worker_episodes: dict[int, int] = {}
+        self.learning_rate: float | None = None
         self._losses: dict[str, list[float]] = {k: [] for k in LOSS_KEYS}
         self._episodes: dict[str, list[float]] = {k: [] for k in EPISODE_KEYS}
         self.recent_speed = 0.0
@@ -55,6 +59,10 @@ class RunStats:
         self.global_step += message["steps"]
         self._interval_steps += message["steps"]
         self.updates += 1
+        self._interval_updates += 1
+        self.worker_episodes[message["rank"]] = self.worker_episodes.get(message["rank"], 0) + len(
+            message["episodes"]
+        )
         self.skipped_updates += int(message["skipped"])
         for key in LOSS_KEYS:
             self._losses[key].append(message[key])
@@ -83,16 +91,23 @@ class RunStats:
             "Perf/FPS": self.recent_speed * self.frame_skip,
             "Perf/Episodes": self.episodes,
             "Perf/Updates": self.updates,
+            "Perf/Updates per second": self._interval_updates / seconds,
             "Faults/Skipped updates": self.skipped_updates,
+            "Faults/Worker restarts": self.worker_restarts,
         }
         if self.mean_reward is not None:
             metrics["Perf/Mean Reward (last 100)"] = self.mean_reward
+        if self.learning_rate is not None:
+            metrics["Losses/Learning Rate"] = self.learning_rate
+        for rank, count in sorted(self.worker_episodes.items()):
+            metrics[f"Workers/Episodes worker {rank}"] = count
         for key, name in {**LOSS_KEYS, **EPISODE_KEYS}.items():
             values = self._losses.get(key) or self._episodes.get(key)
             if values:
                 metrics[name] = float(np.mean(values))
         self._interval_start = now
         self._interval_steps = 0
+        self._interval_updates = 0
         self._losses = {k: [] for k in LOSS_KEYS}
         self._episodes = {k: [] for k in EPISODE_KEYS}
         return metrics
@@ -104,6 +119,7 @@ class RunStats:
             "episodes": self.episodes,
             "updates": self.updates,
             "skipped_updates": self.skipped_updates,
+            "worker_restarts": self.worker_restarts,
             "elapsed": self.elapsed,
             "best_mean_reward": self.best_mean_reward,
             "recent_rewards": list(self.recent_rewards),

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import netrc
+import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from a3c_exp.typing import Metrics
+
+
+def has_wandb_credentials() -> bool:
+    """Whether an online run could authenticate: WANDB_API_KEY, or a netrc entry for the host."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
+    try:
+        return netrc.netrc().authenticators(host or "api.wandb.ai") is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
 
 
 class WandbSink:
@@ -14,7 +28,14 @@ class WandbSink:
     def __init__(self, cfg: dict[str, Any], run_dir: Path, run_name: str, resume_id: str | None):
         import wandb
 
+        from a3c_exp.config import ConfigError
+
         logger_cfg = cfg["logger"]
+        if logger_cfg["mode"] == "online" and not has_wandb_credentials():
+            raise ConfigError(
+                "logger.mode='online': no W&B credentials (set WANDB_API_KEY or run "
+                "`wandb login`), or use logger.mode=offline and `wandb sync` later"
+            )
         self._wandb = wandb
         self.run = wandb.init(
             project=logger_cfg["project"],
@@ -33,10 +54,24 @@ class WandbSink:
         self.run.define_metric("global_step")
         self.run.define_metric("*", step_metric="global_step")
         self.run_id = self.run.id
+        self._log_checkpoints = bool(logger_cfg["log_checkpoints"])
 
     def log(self, metrics: Metrics) -> None:
         """Log one interval."""
         self.run.log(dict(metrics))
+
+    def log_video(self, path: str, step: int) -> None:
+        """Log an episode GIF as ``Media/Episode`` at env step ``step``."""
+        self.run.log({"Media/Episode": self._wandb.Video(path, format="gif"), "global_step": step})
+
+    def log_checkpoints(self, paths: dict[str, Path]) -> None:
+        """Log checkpoints as one model artifact, aliased by name (``last``, ``best``)."""
+        if not self._log_checkpoints:
+            return
+        for alias, path in paths.items():
+            artifact = self._wandb.Artifact(f"model-{self.run.id}", type="model")
+            artifact.add_file(str(path), name=Path(path).name)
+            self.run.log_artifact(artifact, aliases=[alias])
 
     def summary(self, values: Metrics) -> None:
         """Set the run's summary values."""

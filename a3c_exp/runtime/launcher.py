@@ -43,6 +43,14 @@ class RunResult:
     summary: dict[str, Any]
 
 
+def _kill_group(process: Any) -> None:
+    """SIGKILL a worker's whole process group: the worker and its ViZDoom engine."""
+    if process.pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
 class _StopRequested(Exception):
     """A second signal: stop at once."""
 
@@ -80,8 +88,14 @@ class AsyncLauncher:
         self._stop_event = self._ctx.Event()
         self._optimizer_lock = self._ctx.Lock() if cfg["lock_optimizer_step"] else None
         self._workers: list[Any] = []
+        self.stats.learning_rate = float(optimizer.param_groups[0]["lr"])
         self._signals = 0
         self._failure: str | None = None
+        self._restarts: dict[int, int] = {}
+        self._last_seen: dict[int, float] = {}
+        self._tracebacks: dict[int, str] = {}
+        self._consecutive_skips = 0
+        self._numerical_failure = False
 
     # ----------------------------------------------------------------------------- lifecycle
     def run(self) -> RunResult:
@@ -98,7 +112,9 @@ class AsyncLauncher:
             self._stop_workers(grace=0.0 if forced else self.cfg["shutdown_grace"])
             for signum, handler in previous_handlers.items():
                 signal.signal(signum, handler)
-        return self._finish(stop_reason, write_checkpoint=not forced)
+        return self._finish(
+            stop_reason, write_checkpoint=not forced and not self._numerical_failure
+        )
 
     def _install_signal_handlers(self) -> dict[int, Any]:
         def handle(signum: int, frame: Any) -> None:
@@ -117,36 +133,79 @@ class AsyncLauncher:
         return previous
 
     def _start_workers(self) -> None:
-        workdir = self.run_dir / ".vizdoom"
         for rank in range(self.cfg["workers"]):
-            spec = WorkerSpec(
-                rank=rank,
-                seed=self.cfg["seed"] + rank + self.stats.global_step,  # resumes get fresh episodes
-                env_cfg=self.cfg["env"],
-                model_cfg=self.cfg["model"],
-                loss_cfg=self.cfg["loss"],
-                rollout_len=self.cfg["rollout_len"],
-                obs_shape=self.env_spec.obs_shape,
-                n_actions=self.env_spec.n_actions,
-                workdir=str(workdir),
-                parent_pid=os.getpid(),
-            )
-            process = self._ctx.Process(
-                target=run_worker,
-                args=(
-                    spec,
-                    self.module.net,
-                    self.optimizer,
-                    self._queue,
-                    self._stop_event,
-                    self._optimizer_lock,
-                ),
-                name=f"a3c-worker-{rank}",
-                daemon=True,
-            )
-            process.start()
-            self._workers.append(process)
+            self._workers.append(self._spawn(rank))
         log.info("started %d workers (%s)", len(self._workers), self.cfg["start_method"])
+
+    def _spawn(self, rank: int) -> Any:
+        """Start worker ``rank`` with a fresh env and a local net copied from the global one."""
+        restarts = self._restarts.get(rank, 0)
+        spec = WorkerSpec(
+            rank=rank,
+            # resumed runs and restarted workers get fresh episodes, not a replay
+            seed=self.cfg["seed"] + rank + self.stats.global_step + 7919 * restarts,
+            env_cfg=self.cfg["env"],
+            model_cfg=self.cfg["model"],
+            loss_cfg=self.cfg["loss"],
+            rollout_len=self.cfg["rollout_len"],
+            obs_shape=self.env_spec.obs_shape,
+            n_actions=self.env_spec.n_actions,
+            workdir=str(self.run_dir / ".vizdoom"),
+            parent_pid=os.getpid(),
+            video_every=self.cfg["video_every"],
+            video_dir=str(self.run_dir / "videos"),
+        )
+        process = self._ctx.Process(
+            target=run_worker,
+            args=(
+                spec,
+                self.module.net,
+                self.optimizer,
+                self._queue,
+                self._stop_event,
+                self._optimizer_lock,
+            ),
+            name=f"a3c-worker-{rank}",
+            daemon=True,
+        )
+        process.start()
+        self._last_seen[rank] = time.monotonic()
+        return process
+
+    def _check_workers(self) -> None:
+        """Restart workers that died or went silent; past ``max_restarts`` fail the run."""
+        timeout = self.cfg["heartbeat_timeout"]
+        now = time.monotonic()
+        for rank, process in enumerate(self._workers):
+            if process.exitcode is None and now - self._last_seen[rank] < timeout:
+                continue
+            if process.exitcode is None:
+                reason = f"sent nothing for {now - self._last_seen[rank]:.0f} s (heartbeat)"
+            elif process.exitcode < 0:
+                reason = f"was killed by {signal.Signals(-process.exitcode).name}"
+            else:
+                reason = f"exited with code {process.exitcode}"
+            if rank in self._tracebacks:
+                reason += ":\n" + self._tracebacks.pop(rank)
+            _kill_group(process)
+            process.join(timeout=1.0)
+            restarts = self._restarts.get(rank, 0)
+            if restarts >= self.cfg["max_restarts"]:
+                self._failure = (
+                    f"worker {rank} {reason}\n(restart limit max_restarts="
+                    f"{self.cfg['max_restarts']} reached)"
+                )
+                return
+            self._restarts[rank] = restarts + 1
+            self.stats.worker_restarts += 1
+            log.warning(
+                "worker %d %s; restarting it (%d/%d)",
+                rank,
+                reason,
+                restarts + 1,
+                self.cfg["max_restarts"],
+            )
+            self._workers[rank] = self._spawn(rank)
 
     def _supervise(self) -> str:
         cfg = self.cfg
@@ -202,10 +261,21 @@ class AsyncLauncher:
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
+        self._last_seen[message["rank"]] = time.monotonic()
         if kind == "update":
             self.stats.add(message)
-        elif kind == "error" and self._failure is None:
-            self._failure = f"worker {message['rank']} failed:\n{message['traceback']}"
+            self._consecutive_skips = self._consecutive_skips + 1 if message["skipped"] else 0
+            if self._consecutive_skips >= self.cfg["max_skipped_updates"] and not self._failure:
+                self._failure = (
+                    f"{self._consecutive_skips} consecutive updates had a NaN or inf loss or "
+                    "gradient and were skipped (max_skipped_updates); the last checkpoint "
+                    "written before is kept"
+                )
+                self._numerical_failure = True
+            for path in message["videos"]:
+                self.sink.log_video(path, self.stats.global_step)
+        elif kind == "error":
+            self._tracebacks[message["rank"]] = message["traceback"].rstrip()
         elif kind == "ready":
             log.debug("worker %d ready (pid %d)", message["rank"], message["pid"])
 
@@ -224,8 +294,7 @@ class AsyncLauncher:
         for process in self._workers:
             if process.pid is None:
                 continue
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)  # the worker's group: its engine too
+            _kill_group(process)
             process.join(timeout=1.0)
         self._drain(timeout=0.0)
         self._queue.close()

@@ -15,12 +15,13 @@ import signal
 import time
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from a3c_exp.algo.module import rollout_loss
-from a3c_exp.algo.rollout import RolloutCollector
+from a3c_exp.algo.rollout import EpisodeRecorder, RolloutCollector
 from a3c_exp.envs import make_env
 from a3c_exp.models import ActorCritic, build_model
 
@@ -39,6 +40,8 @@ class WorkerSpec:
     n_actions: int
     workdir: str
     parent_pid: int
+    video_every: int = 0  # worker 0 records every n-th of its episodes as a GIF (0 = never)
+    video_dir: str = ""
 
 
 class _Terminated(Exception):
@@ -85,8 +88,18 @@ def run_worker(
     stats_queue.cancel_join_thread()  # never block exit on unsent statistics
     env = None
     try:
-        env = make_env(spec.env_cfg, rank=spec.rank, workdir=spec.workdir)
+        records = spec.video_every > 0 and spec.rank == 0
+        env = make_env(
+            spec.env_cfg,
+            rank=spec.rank,
+            workdir=spec.workdir,
+            render_mode="rgb_array" if records else None,
+        )
         local = build_model(spec.model_cfg, spec.obs_shape, spec.n_actions)
+        recorder = None
+        if records:
+            fps = env.metadata.get("render_fps", 30) / spec.env_cfg.get("frame_skip", 1)
+            recorder = EpisodeRecorder(env, spec.video_every, Path(spec.video_dir), "worker0", fps)
         collector = RolloutCollector(
             env,
             local,
@@ -95,6 +108,7 @@ def run_worker(
             truncation_discount=(
                 spec.loss_cfg["gamma"] if spec.env_cfg["bootstrap_truncated"] else None
             ),
+            recorder=recorder,
         )
         stats_queue.put({"type": "ready", "rank": spec.rank, "pid": os.getpid()})
         _train_loop(
@@ -149,6 +163,7 @@ def _train_loop(
                 "rank": spec.rank,
                 "steps": n,
                 "episodes": collector.episodes.pop_finished(),
+                "videos": collector.recorder.pop_written() if collector.recorder else [],
                 "value_loss": float(terms.value_loss.detach()) / n,
                 "policy_loss": float(terms.policy_loss.detach()) / n,
                 "entropy": float(terms.entropy.detach()) / n,

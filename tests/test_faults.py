@@ -1,0 +1,124 @@
+"""Fault handling: killed workers restart, limits stop runs cleanly, NaN updates are skipped."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from a3c_exp.checkpoint import load_checkpoint
+from tests.helpers import cli_env, read_metrics, run_train
+
+pytestmark = pytest.mark.slow
+
+BASE = ["env=cartpole", "workers=2", "logger=none", "log_every=0.5", "target_reward=null"]
+
+
+def _start(run_dir, *overrides):
+    cmd = [sys.executable, "-m", "a3c_exp.train", f"hydra.run.dir={run_dir}", *BASE, *overrides]
+    return subprocess.Popen(
+        cmd,
+        env=cli_env(),
+        cwd=run_dir.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_for_training(run_dir, timeout=90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = read_metrics(run_dir)
+        if rows and int(rows[-1]["global_step"]) > 0:
+            return
+        time.sleep(0.3)
+    raise AssertionError("training did not start")
+
+
+def _workers(proc):
+    return [c for c in psutil.Process(proc.pid).children() if "python" in c.name().lower()]
+
+
+def test_worker_killed_with_sigkill_is_restarted(tmp_path):
+    run_dir = tmp_path / "restart"
+    proc = _start(run_dir, "total_steps=100000000", "max_restarts=2")
+    try:
+        _wait_for_training(run_dir)
+        victim = _workers(proc)[0]
+        victim.send_signal(signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # noticed and replaced within a few seconds
+            pids = {p.pid for p in _workers(proc)}
+            if victim.pid not in pids and len(pids) == 2:
+                break
+            time.sleep(0.2)
+        steps_after_restart = int(read_metrics(run_dir)[-1]["global_step"])
+        time.sleep(3)
+        assert int(read_metrics(run_dir)[-1]["global_step"]) > steps_after_restart
+        assert {p.pid for p in _workers(proc)} - {victim.pid}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    assert "was killed by SIGKILL; restarting it (1/2)" in output
+    assert read_metrics(run_dir)[-1]["Faults/Worker restarts"] == "1"
+
+
+def test_restarts_past_the_limit_stop_the_run_cleanly(tmp_path):
+    run_dir = tmp_path / "limit"
+    proc = _start(run_dir, "total_steps=100000000", "max_restarts=0")
+    _wait_for_training(run_dir)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    _workers(proc)[0].send_signal(signal.SIGKILL)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 1, output
+    assert "was killed by SIGKILL" in output and "restart limit max_restarts=0" in output
+    assert load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["a3c"]["global_step"] > 0
+    time.sleep(0.5)
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_sigterm_leaves_no_process(tmp_path):
+    run_dir = tmp_path / "term"
+    proc = _start(run_dir, "total_steps=100000000")
+    _wait_for_training(run_dir)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert len(children) >= 2
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 130, output
+    time.sleep(0.5)
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_nan_updates_are_skipped_and_counted(tmp_path):
+    run_dir = tmp_path / "somenan"
+    run_train(
+        run_dir,
+        *BASE,
+        "env.id=tests.fault_envs:NanRewardCartPole-v0",
+        "+env.kwargs.nan_every=300",
+        "total_steps=6000",
+    )
+    last = read_metrics(run_dir)[-1]
+    assert int(last["Faults/Skipped updates"]) > 0
+    assert int(last["Perf/Updates"]) > int(last["Faults/Skipped updates"])  # others went through
+    payload = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    assert all(t.isfinite().all() for t in payload["state_dict"].values())
+
+
+def test_consecutive_nan_updates_stop_the_run_and_keep_the_last_good_checkpoint(tmp_path):
+    run_dir = tmp_path / "allnan"
+    result = run_train(
+        run_dir,
+        *BASE,
+        "env.id=tests.fault_envs:NanRewardCartPole-v0",
+        "max_skipped_updates=5",
+        "total_steps=100000",
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "5 consecutive updates had a NaN or inf loss" in result.stdout + result.stderr
+    assert not (run_dir / "checkpoints" / "last.ckpt").exists()  # nothing bad was saved
