@@ -77,3 +77,27 @@ def test_interrupted_run_is_finished_non_zero_and_api_key_never_written(tmp_path
     for path in run_dir.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_short_doom_run_logs_episode_videos(tmp_path):
+    run_dir = tmp_path / "doomvid"
+    run_train(
+        run_dir,
+        "env=doom",
+        "workers=1",
+        "total_steps=300",
+        "video_every=2",
+        "logger=wandb",
+        "log_every=1",
+        timeout=180,
+    )
+    gifs = sorted((run_dir / "videos").glob("worker0-episode*.gif"))
+    assert gifs, "worker 0 wrote no GIF"
+    import imageio.v2 as imageio
+
+    frames = imageio.mimread(gifs[0])
+    assert len(frames) > 1 and frames[0].shape[:2] == (120, 160)
+    run = read_wandb_run(run_dir / "wandb")
+    videos = [row for row in run.history if "Media/Episode" in row]
+    assert videos and all(row["Media/Episode"]["_type"] == "video-file" for row in videos)
+    assert (run_dir / "learning_curve.png").is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,6 +127,7 @@ class RolloutCollector:
         self.episodes = EpisodeTracker()
         self._obs_buffer = torch.empty((rollout_len, *self._obs.shape), dtype=self._obs.dtype)
         self._generator = torch.Generator().manual_seed(seed)
+        self.env_seconds = 0.0  # time spent inside env.step/reset (the rest of collect is acting)
         if recorder is not None:
             recorder.start_episode()
 
@@ -141,7 +143,9 @@ class RolloutCollector:
                 self._obs_buffer[t].copy_(self._obs)
                 logits, value, self._state = self.net(self._obs.unsqueeze(0), self._state)
                 action = int(torch.multinomial(logits.softmax(-1)[0], 1, generator=self._generator))
+                env_start = time.perf_counter()
                 obs, reward, terminated, truncated, _ = self.env.step(action)
+                self.env_seconds += time.perf_counter() - env_start
                 if self.recorder is not None:
                     self.recorder.step()
                 actions[t] = action
@@ -153,7 +157,9 @@ class RolloutCollector:
                 if terminated or truncated:
                     dones[t] = True
                     self.episodes.end_episode()
+                    env_start = time.perf_counter()
                     obs, _ = self.env.reset()
+                    self.env_seconds += time.perf_counter() - env_start
                     if self.recorder is not None:
                         self.recorder.end_episode()
                         self.recorder.start_episode()

@@ -32,6 +32,12 @@ CSV_FIELDS = [
     "Losses/Var Norm",
     "Faults/Skipped updates",
     "Faults/Worker restarts",
+    "Timing/sync ms per step",
+    "Timing/env ms per step",
+    "Timing/act ms per step",
+    "Timing/learn ms per step",
+    "Timing/handoff ms per step",
+    "Timing/optimizer ms per step",
 ]
 
 

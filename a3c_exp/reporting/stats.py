@@ -38,6 +38,7 @@ class RunStats:
         self._interval_start = self._start
         self._interval_steps = 0
         self._interval_updates = 0
+        self._timing: dict[str, float] = {}
         self.worker_episodes: dict[int, int] = {}
         self.learning_rate: float | None = None
         self._losses: dict[str, list[float]] = {k: [] for k in LOSS_KEYS}
@@ -60,6 +61,8 @@ class RunStats:
         self._interval_steps += message["steps"]
         self.updates += 1
         self._interval_updates += 1
+        for phase, seconds in message.get("timing", {}).items():
+            self._timing[phase] = self._timing.get(phase, 0.0) + seconds
         self.worker_episodes[message["rank"]] = self.worker_episodes.get(message["rank"], 0) + len(
             message["episodes"]
         )
@@ -99,6 +102,9 @@ class RunStats:
             metrics["Perf/Mean Reward (last 100)"] = self.mean_reward
         if self.learning_rate is not None:
             metrics["Losses/Learning Rate"] = self.learning_rate
+        for phase, seconds in self._timing.items():
+            if self._interval_steps:
+                metrics[f"Timing/{phase} ms per step"] = 1000 * seconds / self._interval_steps
         for rank, count in sorted(self.worker_episodes.items()):
             metrics[f"Workers/Episodes worker {rank}"] = count
         for key, name in {**LOSS_KEYS, **EPISODE_KEYS}.items():
@@ -108,6 +114,7 @@ class RunStats:
         self._interval_start = now
         self._interval_steps = 0
         self._interval_updates = 0
+        self._timing = {}
         self._losses = {k: [] for k in LOSS_KEYS}
         self._episodes = {k: [] for k in EPISODE_KEYS}
         return metrics

@@ -139,24 +139,30 @@ def _train_loop(
 ) -> None:
     max_grad_norm = spec.loss_cfg["max_grad_norm"]
     while not stop_event.is_set() and os.getppid() == spec.parent_pid:
-        t0 = time.perf_counter()
+        t_sync = time.perf_counter()
         local.load_state_dict(global_net.state_dict())
+        t_rollout = time.perf_counter()
+        env_before = collector.env_seconds
         rollout = collector.collect()
-        t1 = time.perf_counter()
+        t_learn = time.perf_counter()
         terms = rollout_loss(local, rollout, spec.loss_cfg)
         local.zero_grad(set_to_none=True)
         terms.total.backward()
         grad_norm = float(torch.nn.utils.clip_grad_norm_(local.parameters(), max_grad_norm))
         skipped = not (math.isfinite(grad_norm) and math.isfinite(float(terms.total.detach())))
+        t_handoff = time.perf_counter()
         if not skipped:
             hand_over_gradients(local, global_net)
+        t_optim = time.perf_counter()
+        if not skipped:
             if optimizer_lock is None:
                 optimizer.step()
             else:
                 with optimizer_lock:
                     optimizer.step()
-        t2 = time.perf_counter()
+        t_end = time.perf_counter()
         n = len(rollout.actions)
+        env_seconds = collector.env_seconds - env_before
         stats_queue.put(
             {
                 "type": "update",
@@ -170,7 +176,14 @@ def _train_loop(
                 "grad_norm": grad_norm,
                 "var_norm": parameter_norm(local),
                 "skipped": skipped,
-                "rollout_seconds": t1 - t0,
-                "learn_seconds": t2 - t1,
+                # wall seconds per phase of this update (the worker is single-threaded)
+                "timing": {
+                    "sync": t_rollout - t_sync,
+                    "env": env_seconds,
+                    "act": t_learn - t_rollout - env_seconds,
+                    "learn": t_handoff - t_learn,
+                    "handoff": t_optim - t_handoff,
+                    "optimizer": t_end - t_optim,
+                },
             }
         )
