@@ -98,13 +98,27 @@ def train(cfg: DictConfig) -> float:
     return float(result.summary.get("final_mean_reward", float("nan")))
 
 
+class JobFailed(RuntimeError):
+    """A sweep job that failed: Hydra records it and the sweep goes on with the other jobs."""
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def _hydra_entry(cfg: DictConfig) -> float:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         return train(cfg)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
+        if in_sweep:
+            raise JobFailed(str(err)) from None
         sys.exit(2)
+    except SystemExit as exit_:
+        if in_sweep and exit_.code:
+            raise JobFailed(f"training exited with code {exit_.code}") from None
+        raise
 
 
 def main() -> None:

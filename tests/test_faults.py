@@ -39,7 +39,15 @@ def _wait_for_training(run_dir, timeout=90):
 
 
 def _workers(proc):
-    return [c for c in psutil.Process(proc.pid).children() if "python" in c.name().lower()]
+    """The worker processes (not multiprocessing's resource tracker)."""
+    workers = []
+    for child in psutil.Process(proc.pid).children():
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                workers.append(child)
+        except psutil.Error:  # exited while we looked
+            continue
+    return workers
 
 
 def test_worker_killed_with_sigkill_is_restarted(tmp_path):

@@ -12,10 +12,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import queue
 import signal
 import time
 from dataclasses import dataclass
+from multiprocessing import connection as mp_connection
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,7 @@ class AsyncLauncher:
             # The server imports torch and the worker code once; each worker is then a cheap fork
             # of it instead of a fresh interpreter importing everything again.
             self._ctx.set_forkserver_preload(["a3c_exp.runtime.worker"])
-        self._queue = self._ctx.Queue()
+        self._readers: dict[int, Any] = {}  # rank -> read end of that worker's stats pipe
         self._stop_event = self._ctx.Event()
         self._optimizer_lock = self._ctx.Lock() if cfg["lock_optimizer_step"] else None
         self._workers: list[Any] = []
@@ -109,7 +109,11 @@ class AsyncLauncher:
         except _StopRequested:
             stop_reason, forced = "interrupted", True
         finally:
-            self._stop_workers(grace=0.0 if forced else self.cfg["shutdown_grace"])
+            try:
+                self._stop_workers(grace=0.0 if forced else self.cfg["shutdown_grace"])
+            except _StopRequested:  # a second signal while stopping: kill now
+                forced = True
+                self._stop_workers(grace=0.0)
             for signum, handler in previous_handlers.items():
                 signal.signal(signum, handler)
         return self._finish(
@@ -155,13 +159,14 @@ class AsyncLauncher:
             video_every=self.cfg["video_every"],
             video_dir=str(self.run_dir / "videos"),
         )
+        reader, writer = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(
             target=run_worker,
             args=(
                 spec,
                 self.module.net,
                 self.optimizer,
-                self._queue,
+                writer,
                 self._stop_event,
                 self._optimizer_lock,
             ),
@@ -169,6 +174,11 @@ class AsyncLauncher:
             daemon=True,
         )
         process.start()
+        writer.close()  # the worker holds the only write end: its death reads as EOF here
+        old = self._readers.pop(rank, None)
+        if old is not None:
+            old.close()
+        self._readers[rank] = reader
         self._last_seen[rank] = time.monotonic()
         return process
 
@@ -230,11 +240,7 @@ class AsyncLauncher:
         if self._signals:
             return "interrupted"
         if self._failure is None:
-            for rank, process in enumerate(self._workers):
-                if process.exitcode is not None:
-                    self._failure = (
-                        f"worker {rank} exited unexpectedly (exit code {process.exitcode})"
-                    )
+            self._check_workers()
         if self._failure is not None:
             return "worker_failed"
         if stats.global_step >= cfg["total_steps"]:
@@ -251,13 +257,19 @@ class AsyncLauncher:
 
     def _drain(self, timeout: float) -> None:
         """Fold every pending worker message into the stats (waits up to ``timeout`` for one)."""
-        try:
-            message = self._queue.get(timeout=timeout)
-            while True:
+        while self._readers:
+            ready = mp_connection.wait(list(self._readers.values()), timeout)
+            if not ready:
+                return
+            timeout = 0.0
+            for reader in ready:
+                try:
+                    message = reader.recv()
+                except (EOFError, OSError):  # the worker is gone; supervision restarts it
+                    rank = next(r for r, conn in self._readers.items() if conn is reader)
+                    self._readers.pop(rank).close()
+                    continue
                 self._handle(message)
-                message = self._queue.get_nowait()
-        except queue.Empty:
-            return
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -297,7 +309,9 @@ class AsyncLauncher:
             _kill_group(process)
             process.join(timeout=1.0)
         self._drain(timeout=0.0)
-        self._queue.close()
+        for reader in self._readers.values():
+            reader.close()
+        self._readers.clear()
 
     # ----------------------------------------------------------------------------- closing
     def _counters(self) -> dict[str, Any]:

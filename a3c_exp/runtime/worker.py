@@ -2,7 +2,8 @@
 
 Loop: copy global weights into the local net; roll out ``rollout_len`` steps (LSTM state carried
 across rollouts); compute the loss in one batched pass; clip gradients; hand them to the global
-parameters; step the shared optimizer; send plain-dict statistics to the main process.
+parameters; step the shared optimizer; send plain-dict statistics to the main process through
+the worker's own pipe (a worker killed mid-message can only corrupt its own pipe).
 
 This module imports no Lightning and no W&B: workers only need torch, the env and the maths.
 """
@@ -73,7 +74,7 @@ def run_worker(
     spec: WorkerSpec,
     global_net: ActorCritic,
     optimizer: torch.optim.Optimizer,
-    stats_queue: Any,
+    stats_conn: Any,
     stop_event: Any,
     optimizer_lock: Any | None = None,
 ) -> None:
@@ -85,7 +86,6 @@ def run_worker(
     signal.signal(signal.SIGTERM, _raise_terminated)
     torch.set_num_threads(1)
     torch.manual_seed(spec.seed)
-    stats_queue.cancel_join_thread()  # never block exit on unsent statistics
     env = None
     try:
         records = spec.video_every > 0 and spec.rank == 0
@@ -110,15 +110,15 @@ def run_worker(
             ),
             recorder=recorder,
         )
-        stats_queue.put({"type": "ready", "rank": spec.rank, "pid": os.getpid()})
+        stats_conn.send({"type": "ready", "rank": spec.rank, "pid": os.getpid()})
         _train_loop(
-            spec, global_net, local, optimizer, collector, stats_queue, stop_event, optimizer_lock
+            spec, global_net, local, optimizer, collector, stats_conn, stop_event, optimizer_lock
         )
     except _Terminated:
         pass
     except Exception:
         if not stop_event.is_set():
-            stats_queue.put(
+            stats_conn.send(
                 {"type": "error", "rank": spec.rank, "traceback": traceback.format_exc()}
             )
     finally:
@@ -133,7 +133,7 @@ def _train_loop(
     local: ActorCritic,
     optimizer: torch.optim.Optimizer,
     collector: RolloutCollector,
-    stats_queue: Any,
+    stats_conn: Any,
     stop_event: Any,
     optimizer_lock: Any | None,
 ) -> None:
@@ -163,7 +163,7 @@ def _train_loop(
         t_end = time.perf_counter()
         n = len(rollout.actions)
         env_seconds = collector.env_seconds - env_before
-        stats_queue.put(
+        stats_conn.send(
             {
                 "type": "update",
                 "rank": spec.rank,
