@@ -55,6 +55,18 @@ def _item_key(item: Any) -> str:
     return item.key or "/".join(item.nested_key)
 
 
+def _put(target: dict[str, Any], item: Any) -> None:
+    """Store an item's value; nested keys (media such as videos) become nested dicts."""
+    value = json.loads(item.value_json)
+    if item.key or len(item.nested_key) < 2:
+        target[_item_key(item)] = value
+        return
+    *parents, leaf = item.nested_key
+    for parent in parents:
+        target = target.setdefault(parent, {})
+    target[leaf] = value
+
+
 @dataclass
 class WandbRunFile:
     """What an offline run recorded."""
@@ -100,12 +112,13 @@ def read_wandb_run(path: str | Path) -> WandbRunFile:
             for item in record.config.update:
                 run.config[_item_key(item)] = json.loads(item.value_json)
         elif kind == "history":
-            run.history.append(
-                {_item_key(item): json.loads(item.value_json) for item in record.history.item}
-            )
+            row: dict[str, Any] = {}
+            for item in record.history.item:
+                _put(row, item)
+            run.history.append(row)
         elif kind == "summary":
             for item in record.summary.update:
-                run.summary[_item_key(item)] = json.loads(item.value_json)
+                _put(run.summary, item)
         elif kind == "exit":
             run.exit_code = record.exit.exit_code
         elif kind == "files":
