@@ -1,0 +1,115 @@
+"""Fault injection: train while killing a random worker every T seconds, then SIGTERM the run.
+
+Afterwards it checks that every kill was survived (the worker restarted), the final checkpoint
+loads, the global step never went backwards, and no process of the run is left. Prints the
+figures and exits non-zero if a check fails.
+
+Usage: python scripts/chaos.py [--env doom] [--workers 8] [--minutes 10] [--kill-every 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+
+def worker_processes(main: psutil.Process) -> list[psutil.Process]:
+    """The run's worker processes (children running multiprocessing's spawn entry point)."""
+    workers = []
+    for child in main.children():
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                workers.append(child)
+        except psutil.Error:
+            continue
+    return workers
+
+
+def main() -> int:
+    """Run the chaos session; return 0 if every check passed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="doom")
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--kill-every", type=float, default=30.0, help="seconds between kills")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--run-dir", type=Path, help="keep the run here (default: a temp dir)")
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+
+    tmp = tempfile.TemporaryDirectory(prefix="a3c-chaos-")
+    run_dir = args.run_dir or Path(tmp.name) / "run"
+    kills = int(args.minutes * 60 // args.kill_every)
+    cmd = [
+        sys.executable,
+        "-m",
+        "a3c_exp.train",
+        f"hydra.run.dir={run_dir}",
+        f"env={args.env}",
+        f"workers={args.workers}",
+        "logger=none",
+        "total_steps=1000000000",
+        "target_reward=null",
+        f"max_restarts={kills + 1}",
+        "log_every=2",
+        "checkpoint_every=50000",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    main_proc = psutil.Process(proc.pid)
+    seen: set[int] = set()
+    start = time.monotonic()
+    killed = []
+    for index in range(kills):
+        time.sleep(max(0.0, start + (index + 1) * args.kill_every - time.monotonic()))
+        for child in main_proc.children(recursive=True):
+            seen.add(child.pid)
+        workers = worker_processes(main_proc)
+        if workers:
+            victim = rng.choice(workers)
+            victim.send_signal(signal.SIGKILL)
+            killed.append(victim.pid)
+            print(f"{time.monotonic() - start:6.0f} s: killed worker pid {victim.pid}", flush=True)
+    time.sleep(max(0.0, start + args.minutes * 60 - time.monotonic()))
+    for child in main_proc.children(recursive=True):
+        seen.add(child.pid)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=120)
+    time.sleep(1.0)
+
+    from a3c_exp.checkpoint import load_checkpoint
+
+    restarts = output.count("restarting it")
+    with open(run_dir / "metrics.csv", newline="") as handle:
+        steps = [int(float(r["global_step"])) for r in csv.DictReader(handle)]
+    monotonic = all(a <= b for a, b in itertools.pairwise(steps))
+    payload = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    left = [
+        pid
+        for pid in seen
+        if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
+    checks = {
+        f"kills survived ({restarts} restarts for {len(killed)} kills)": restarts >= len(killed),
+        f"run ended by SIGTERM with code {proc.returncode}": proc.returncode == 130,
+        f"final checkpoint loads (global step {payload['a3c']['global_step']:,})": True,
+        f"global step monotonic over {len(steps)} reports": monotonic,
+        f"no process left ({len(seen)} seen)": not left,
+    }
+    for text, ok in checks.items():
+        print(f"{'PASS' if ok else 'FAIL'}  {text}")
+    tmp.cleanup()
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
