@@ -16,6 +16,9 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+OBJECTIVES = ("final_mean_reward", "best_mean_reward", "steps_per_second")
+"""Summary values a job can return to a Hydra sweeper as its objective."""
+
 
 class ConfigError(ValueError):
     """A config value that is out of range or inconsistent; the message is one line."""
@@ -101,6 +104,7 @@ class TrainConfig:
     keep_checkpoints: int = 3  # periodic checkpoints kept besides last.ckpt
     resume: str | None = None  # checkpoint file to continue from (network, optimizer, counters)
     log_every: float = 5.0  # seconds between metric reports (console, CSV, W&B)
+    objective: str = "final_mean_reward"  # what a job returns to sweepers (see OBJECTIVES)
     video_every: int = 25  # worker 0 saves every n-th episode as a GIF (and to W&B); 0 = never
     lock_optimizer_step: bool = True  # serialise the (~1 ms) shared optimizer step; see README
     start_method: str = "spawn"  # torch.multiprocessing start method: spawn or forkserver
@@ -152,6 +156,12 @@ def validate(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
         "start_method",
         data["start_method"],
         "allowed: spawn, forkserver (fork is unsafe once torch or W&B threads exist)",
+    )
+    _check(
+        data["objective"] in OBJECTIVES,
+        "objective",
+        data["objective"],
+        f"allowed: {', '.join(OBJECTIVES)}",
     )
     _validate_loss(data["loss"])
     _validate_optim(data["optim"])

@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import random
 import sys
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import hydra
 from omegaconf import DictConfig
@@ -17,14 +19,18 @@ from omegaconf import DictConfig
 from a3c_exp.config import ConfigError, register_configs
 from a3c_exp.overrides import check_group_overrides
 
+if TYPE_CHECKING:
+    from a3c_exp.runtime.launcher import RunResult
+
 log = logging.getLogger("a3c_exp")
 
 
-def train(cfg: DictConfig) -> float:
-    """Run one training job; returns the last-100-episode mean reward (NaN if no episode ended)."""
+def train(cfg: DictConfig) -> RunResult:
+    """Run one training job and return how it ended (exit code, summary, checkpoint)."""
     import numpy as np
     import torch
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     from a3c_exp.algo.module import A3CModule
     from a3c_exp.checkpoint import CheckpointManager, load_checkpoint
@@ -33,7 +39,8 @@ def train(cfg: DictConfig) -> float:
     from a3c_exp.overrides import run_name
     from a3c_exp.reporting import RunStats, build_sinks
     from a3c_exp.reporting.plots import plot_learning_curves
-    from a3c_exp.runtime.launcher import EXIT_OK, AsyncLauncher
+    from a3c_exp.runtime.launcher import AsyncLauncher
+    from a3c_exp.sweep import sweep_group
 
     data = validate(cfg)
     hydra_cfg = HydraConfig.get()
@@ -66,6 +73,10 @@ def train(cfg: DictConfig) -> float:
         counters = resume_payload["a3c"]
         log.info("resuming from %s at step %s", data["resume"], f"{counters['global_step']:,}")
 
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        warn_if_oversubscribed(hydra_cfg.launcher, data["workers"])
+        if data["logger"]["group"] is None:  # runs of one sweep share a W&B group
+            data["logger"]["group"] = sweep_group(Path(hydra_cfg.sweep.dir))
     name = run_name(data["env"]["name"], data["workers"], hydra_cfg.overrides.task)
     sink, wandb_id = build_sinks(
         data, run_dir, name, int(counters.get("global_step", 0)), counters.get("wandb_run_id")
@@ -93,32 +104,84 @@ def train(cfg: DictConfig) -> float:
     finally:
         sink.close(exit_code)
     plot_learning_curves([run_dir], run_dir / "learning_curve.png", [name])
-    if result.exit_code != EXIT_OK:
-        sys.exit(result.exit_code)
-    return float(result.summary.get("final_mean_reward", float("nan")))
+    return result
 
 
 class JobFailed(RuntimeError):
     """A sweep job that failed: Hydra records it and the sweep goes on with the other jobs."""
 
 
+def warn_if_oversubscribed(launcher_cfg: Any, workers: int) -> None:
+    """Warn when parallel sweep jobs times workers per job exceed the CPUs."""
+    from a3c_exp.config import available_cpus
+
+    parallel = 1
+    for key in ("n_jobs", "array_parallelism"):
+        value = launcher_cfg.get(key) if hasattr(launcher_cfg, "get") else None
+        if isinstance(value, int) and value > 0:
+            parallel = value
+    if parallel * workers > available_cpus():
+        log.warning(
+            "%d parallel jobs x %d workers = %d processes on %d CPUs: jobs will slow each other",
+            parallel,
+            workers,
+            parallel * workers,
+            available_cpus(),
+        )
+
+
+def _objective(summary: dict[str, Any], key: str) -> float:
+    value = summary.get(key)
+    return float(value) if isinstance(value, int | float) else float("nan")
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def _hydra_entry(cfg: DictConfig) -> float:
+    """Run the job; record it when part of a sweep; turn failures into exit codes or JobFailed."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    from a3c_exp.runtime.launcher import EXIT_OK
+    from a3c_exp.sweep import write_job_record
+
+    hydra_cfg = HydraConfig.get()
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    record: dict[str, Any] = {
+        "job": hydra_cfg.job.num if in_sweep else 0,
+        "overrides": list(hydra_cfg.overrides.task),
+        "status": "failed",
+        "objective": None,
+        "error": None,
+    }
+    start = time.monotonic()
+    exit_code = 1
     try:
-        return train(cfg)
+        result = train(cfg)
+        record.update(
+            status="completed" if result.exit_code == EXIT_OK else result.stop_reason,
+            objective=_objective(result.summary, cfg.objective),
+            wall_time_s=result.summary.get("wall_time"),
+            steps_per_s=result.summary.get("steps_per_second"),
+            total_steps=result.summary.get("total_steps"),
+        )
+        exit_code = result.exit_code
+        if exit_code != EXIT_OK:
+            record["error"] = f"stopped: {result.stop_reason}"
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
-        if in_sweep:
-            raise JobFailed(str(err)) from None
-        sys.exit(2)
-    except SystemExit as exit_:
-        if in_sweep and exit_.code:
-            raise JobFailed(f"training exited with code {exit_.code}") from None
+        record["error"], exit_code = str(err), 2
+    except Exception as err:
+        record["error"] = f"{type(err).__name__}: {str(err).strip().splitlines()[0]}"
         raise
+    finally:
+        record.setdefault("wall_time_s", time.monotonic() - start)
+        if in_sweep:
+            write_job_record(Path(hydra_cfg.runtime.output_dir), record)
+    if exit_code != EXIT_OK:
+        if in_sweep:  # Hydra records the failure; the other jobs of the sweep still run
+            raise JobFailed(record["error"] or f"exit code {exit_code}")
+        sys.exit(exit_code)
+    return record["objective"]
 
 
 def main() -> None:

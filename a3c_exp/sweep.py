@@ -1,0 +1,149 @@
+"""Sweeps: one record per job, and a summary of the whole sweep kept up to date after each job.
+
+Every job writes ``job.json`` into its own directory (overrides, objective, status, wall time,
+steps/s, error line). ``summarise_sweep`` turns the records of a sweep directory into
+``summary.md``, ``summary.csv`` and ``summary_curves.png``, sorted by objective; the Hydra
+callback ``SweepSummaryCallback`` calls it after every job, so the summary exists even if the
+sweep is stopped, and a failed job appears in it with its reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+log = logging.getLogger("a3c_exp")
+
+JOB_RECORD = "job.json"
+COLUMNS = ["job", "overrides", "status", "objective", "wall_time_s", "steps_per_s", "error"]
+
+
+def write_job_record(job_dir: Path, record: dict[str, Any]) -> None:
+    """Write one job's record (plain data) into its directory."""
+    (Path(job_dir) / JOB_RECORD).write_text(json.dumps(record, indent=2, default=str))
+
+
+def read_job_records(sweep_dir: Path) -> list[dict[str, Any]]:
+    """Records of every job under ``sweep_dir``, best objective first, failures last."""
+    records = []
+    for path in sorted(Path(sweep_dir).glob(f"*/{JOB_RECORD}")):
+        record = json.loads(path.read_text())
+        record["job_dir"] = str(path.parent)
+        records.append(record)
+
+    def key(record: dict[str, Any]) -> tuple[int, float]:
+        objective = record.get("objective")
+        ok = (
+            record.get("status") == "completed"
+            and isinstance(objective, int | float)
+            and not (math.isnan(objective))
+        )
+        return (0 if ok else 1, -objective if ok else 0.0)
+
+    return sorted(records, key=key)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return " ".join(value)
+    return "" if value is None else str(value)
+
+
+def summarise_sweep(sweep_dir: Path, plot: bool = True) -> list[dict[str, Any]]:
+    """Write summary.md / summary.csv (and summary_curves.png) for a sweep; return the rows."""
+    sweep_dir = Path(sweep_dir)
+    records = read_job_records(sweep_dir)
+    rows = [{column: record.get(column) for column in COLUMNS} for record in records]
+    with open(sweep_dir / "summary.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+    lines = [
+        f"# Sweep {sweep_dir}",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    lines += [
+        "| " + " | ".join(_cell(row[c]).replace("|", "/") for c in COLUMNS) + " |" for row in rows
+    ]
+    (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
+    if plot:
+        from a3c_exp.reporting.plots import plot_learning_curves
+
+        done = [r for r in records if (Path(r["job_dir"]) / "metrics.csv").exists()]
+        if done:
+            plot_learning_curves(
+                [Path(r["job_dir"]) for r in done],
+                sweep_dir / "summary_curves.png",
+                [" ".join(r["overrides"]) or r["job"] for r in done],
+            )
+    return rows
+
+
+def log_summary_to_wandb(sweep_dir: Path, rows: list[dict[str, Any]], logger_cfg: dict) -> None:
+    """Log the sweep table to W&B as a ``sweep-summary`` run in the sweep's group."""
+    import wandb
+
+    table = wandb.Table(columns=COLUMNS, data=[[_cell(r[c]) for c in COLUMNS] for r in rows])
+    run = wandb.init(
+        project=logger_cfg["project"],
+        entity=logger_cfg["entity"],
+        group=logger_cfg["group"],
+        job_type="sweep-summary",
+        name=f"summary-{logger_cfg['group']}",
+        mode=logger_cfg["mode"],
+        dir=str(sweep_dir),
+        settings=wandb.Settings(console="off", x_disable_stats=True),
+    )
+    try:
+        run.log({"sweep/summary": table})
+        best = next((r for r in rows if r["status"] == "completed"), None)
+        if best is not None:
+            run.summary.update({"best_objective": best["objective"], "best_job": best["job"]})
+    finally:
+        run.finish()
+
+
+class SweepSummaryCallback(Callback):
+    """Rewrites the sweep summary after every job of a ``--multirun``."""
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        """Summarise the sweep directory of the job that just ended (multirun only)."""
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hydra_cfg = HydraConfig.get()
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            return
+        try:
+            summarise_sweep(Path(hydra_cfg.sweep.dir))
+        except Exception as err:  # a summary problem must never fail the sweep
+            log.warning("sweep summary not written: %s", err)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """Log the final table to W&B when the jobs logged there."""
+        sweep_dir = Path(config.hydra.sweep.dir)
+        rows = summarise_sweep(sweep_dir)
+        log.info("sweep summary: %s", sweep_dir / "summary.md")
+        logger_cfg = config.get("logger")
+        if rows and logger_cfg is not None and logger_cfg.get("kind") == "wandb":
+            from omegaconf import OmegaConf
+
+            data = OmegaConf.to_container(logger_cfg, resolve=True)
+            data["group"] = data.get("group") or sweep_group(sweep_dir)
+            log_summary_to_wandb(sweep_dir, rows, data)
+
+
+def sweep_group(sweep_dir: Path) -> str:
+    """The default W&B group of a sweep: its directory's last two parts (date and time)."""
+    return "sweep-" + "-".join(Path(sweep_dir).parts[-2:])
