@@ -102,7 +102,9 @@ class TrainConfig:
         100_000  # env steps between periodic checkpoints (0 = only the final one)
     )
     keep_checkpoints: int = 3  # periodic checkpoints kept besides last.ckpt
-    resume: str | None = None  # checkpoint file to continue from (network, optimizer, counters)
+    resume: str | None = (
+        None  # checkpoint to continue from, or "latest": <run dir>/checkpoints/last.ckpt
+    )
     log_every: float = 5.0  # seconds between metric reports (console, CSV, W&B)
     objective: str = "final_mean_reward"  # what a job returns to sweepers (see OBJECTIVES)
     video_every: int = 25  # worker 0 saves every n-th episode as a GIF (and to W&B); 0 = never
@@ -167,9 +169,14 @@ def validate(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
     _validate_optim(data["optim"])
     _validate_env(data["env"])
     _validate_logger(data["logger"])
-    if data["resume"] is not None:
+    if data["resume"] not in (None, "latest"):
         path = Path(data["resume"]).expanduser()
-        _check(path.is_file(), "resume", data["resume"], "must be an existing checkpoint file")
+        _check(
+            path.is_file(),
+            "resume",
+            data["resume"],
+            "must be an existing checkpoint file, or 'latest' (the run directory's last.ckpt)",
+        )
     return data
 
 

@@ -33,7 +33,7 @@ def train(cfg: DictConfig) -> RunResult:
     from hydra.types import RunMode
 
     from a3c_exp.algo.module import A3CModule
-    from a3c_exp.checkpoint import CheckpointManager, load_checkpoint
+    from a3c_exp.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
     from a3c_exp.config import available_cpus, check_writable, validate
     from a3c_exp.envs import probe_env_spec
     from a3c_exp.overrides import run_name
@@ -51,7 +51,17 @@ def train(cfg: DictConfig) -> RunResult:
             "workers=%d on %d CPUs: heavy oversubscription", data["workers"], available_cpus()
         )
 
-    resume_payload = load_checkpoint(data["resume"]) if data["resume"] else None
+    if data["resume"] == "latest":
+        latest = run_dir / "checkpoints" / "last.ckpt"
+        if not latest.is_file():
+            raise ConfigError(
+                f"resume='latest': no {latest} (set hydra.run.dir to the run to continue)"
+            )
+        data["resume"] = str(latest)
+    try:
+        resume_payload = load_checkpoint(data["resume"]) if data["resume"] else None
+    except CheckpointError as err:
+        raise ConfigError(f"resume: {err}") from None
     random.seed(data["seed"])
     np.random.seed(data["seed"])
     torch.manual_seed(data["seed"])

@@ -127,3 +127,25 @@ def test_sigint_ends_run_with_checkpoint_and_no_child_left(tmp_path, env_name):
     time.sleep(0.5)
     survivors = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert survivors == []
+
+
+def test_resume_latest_continues_in_the_same_run_directory(tmp_path):
+    run_dir = tmp_path / "continued"
+    run_train(run_dir, "experiment=cartpole_smoke")
+    first = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["a3c"]
+    run_train(run_dir, "experiment=cartpole_smoke", "total_steps=6000", "resume=latest")
+    rows = read_metrics(run_dir)
+    steps = [int(r["global_step"]) for r in rows]
+    assert steps == sorted(steps) and steps[-1] >= 6000  # one curve, no reset, no jump back
+    after = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["a3c"]
+    assert after["episodes"] > first["episodes"] and after["updates"] > first["updates"]
+    assert after["elapsed"] > first["elapsed"]
+
+
+def test_corrupt_resume_checkpoint_is_one_line_error(tmp_path):
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"not a checkpoint")
+    result = run_train(tmp_path / "r", "experiment=cartpole_smoke", f"resume={bad}", check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: resume: checkpoint {bad}")
