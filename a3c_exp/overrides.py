@@ -54,3 +54,10 @@ def run_name(env_name: str, workers: int, task_overrides: Sequence[str]) -> str:
         leaf = key.split(".")[-1]
         parts.append(f"{ABBREVIATIONS.get(leaf, leaf)}{value}")
     return "-".join(parts)
+
+
+def train_command(run_dir: Path | str, *overrides: str) -> list[str]:
+    """The command line of a training job in ``run_dir`` (for scripts that launch runs)."""
+    import sys
+
+    return [sys.executable, "-m", "a3c_exp.train", f"hydra.run.dir={run_dir}", *overrides]

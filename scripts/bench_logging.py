@@ -12,9 +12,10 @@ import argparse
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
+
+from a3c_exp.overrides import train_command
 
 
 def steady_speed(run_dir: Path, warmup: float) -> float:
@@ -33,11 +34,8 @@ def steady_speed(run_dir: Path, warmup: float) -> float:
 def run_once(out: Path, env: str, workers: int, seconds: float, logger: str, seed: int) -> Path:
     """One bounded training run; returns its run directory."""
     run_dir = out / f"{logger}-{len(list(out.glob(logger + '-*')))}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "a3c_exp.train",
-        f"hydra.run.dir={run_dir}",
+    cmd = train_command(
+        run_dir,
         f"env={env}",
         f"workers={workers}",
         f"logger={logger}",
@@ -46,7 +44,7 @@ def run_once(out: Path, env: str, workers: int, seconds: float, logger: str, see
         "total_steps=1000000000",
         "target_reward=null",
         "log_every=2",
-    ]
+    )
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return run_dir
 

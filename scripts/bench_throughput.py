@@ -20,12 +20,13 @@ import csv
 import json
 import multiprocessing as mp
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import psutil
+
+from a3c_exp.overrides import train_command
 
 PHASES = ("env", "act", "learn", "handoff", "optimizer", "sync")
 
@@ -77,11 +78,8 @@ def _tree_rss(proc: psutil.Process) -> int:
 
 def train_run(args, workers: int, run_dir: Path) -> dict:
     """One bounded training run; returns its throughput, time split and memory figures."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "a3c_exp.train",
-        f"hydra.run.dir={run_dir}",
+    cmd = train_command(
+        run_dir,
         f"env={args.env}",
         f"workers={workers}",
         "logger=none",
@@ -91,7 +89,7 @@ def train_run(args, workers: int, run_dir: Path) -> dict:
         "target_reward=null",
         "video_every=0",
         f"seed={args.seed}",
-    ]
+    )
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     main = psutil.Process(proc.pid)
     peak_worker, peak_main = 0, 0

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import psutil
 
+from a3c_exp.overrides import train_command
+
 
 def worker_processes(main: psutil.Process) -> list[psutil.Process]:
     """The run's worker processes (children running multiprocessing's spawn entry point)."""
@@ -50,11 +52,8 @@ def main() -> int:
     tmp = tempfile.TemporaryDirectory(prefix="a3c-chaos-")
     run_dir = args.run_dir or Path(tmp.name) / "run"
     kills = int(args.minutes * 60 // args.kill_every)
-    cmd = [
-        sys.executable,
-        "-m",
-        "a3c_exp.train",
-        f"hydra.run.dir={run_dir}",
+    cmd = train_command(
+        run_dir,
         f"env={args.env}",
         f"workers={args.workers}",
         "logger=none",
@@ -63,7 +62,7 @@ def main() -> int:
         f"max_restarts={kills + 1}",
         "log_every=2",
         "checkpoint_every=50000",
-    ]
+    )
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     main_proc = psutil.Process(proc.pid)
     seen: set[int] = set()

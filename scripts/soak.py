@@ -19,6 +19,8 @@ from pathlib import Path
 
 import psutil
 
+from a3c_exp.overrides import train_command
+
 
 def rss_mb(proc: psutil.Process, with_children: bool) -> float:
     """Resident memory of a process (and its descendants) in MiB."""
@@ -43,11 +45,8 @@ def main() -> int:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="a3c-soak-") as tmp:
-        cmd = [
-            sys.executable,
-            "-m",
-            "a3c_exp.train",
-            f"hydra.run.dir={tmp}/run",
+        cmd = train_command(
+            f"{tmp}/run",
             f"env={args.env}",
             f"workers={args.workers}",
             "logger=wandb",
@@ -55,7 +54,7 @@ def main() -> int:
             "total_steps=1000000000",
             "target_reward=null",
             "log_every=10",
-        ]
+        )
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         main_proc = psutil.Process(proc.pid)
         samples: list[dict] = []

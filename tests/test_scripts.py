@@ -1,0 +1,57 @@
+"""Every script under scripts/ answers --help, and plot/summary scripts work on real outputs."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from a3c_exp.sweep import write_job_record
+from tests.helpers import cli_env
+
+SCRIPTS = sorted((Path(__file__).parent.parent / "scripts").glob("*.py"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_script_has_help(script):
+    result = subprocess.run(
+        [sys.executable, str(script), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(),
+    )
+    assert result.returncode == 0 and "usage:" in result.stdout
+
+
+def test_sweep_summary_script_sorts_jobs_and_lists_failures(tmp_path):
+    for job, (objective, status) in enumerate(
+        [(10.0, "completed"), (30.0, "completed"), (None, "failed")]
+    ):
+        job_dir = tmp_path / str(job)
+        job_dir.mkdir()
+        write_job_record(
+            job_dir,
+            {
+                "job": job,
+                "overrides": [f"seed={job}"],
+                "status": status,
+                "objective": objective,
+                "error": None if objective else "boom",
+            },
+        )
+    script = SCRIPTS[0].parent / "sweep_summary.py"
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [
+        line for line in result.stdout.splitlines() if line.startswith("| ") and "seed=" in line
+    ]
+    assert [row.split("|")[2].strip() for row in rows] == ["seed=1", "seed=0", "seed=2"]
+    assert "boom" in rows[-1]
+    assert (tmp_path / "summary.csv").is_file()
