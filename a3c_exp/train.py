@@ -151,7 +151,7 @@ def _hydra_entry(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from a3c_exp.runtime.launcher import EXIT_OK
+    from a3c_exp.runtime.launcher import EXIT_INTERRUPTED, EXIT_OK
     from a3c_exp.sweep import write_job_record
 
     hydra_cfg = HydraConfig.get()
@@ -188,7 +188,9 @@ def _hydra_entry(cfg: DictConfig) -> float:
         if in_sweep:
             write_job_record(Path(hydra_cfg.runtime.output_dir), record)
     if exit_code != EXIT_OK:
-        if in_sweep:  # Hydra records the failure; the other jobs of the sweep still run
+        if in_sweep and exit_code != EXIT_INTERRUPTED:
+            # Hydra records the failure and the other jobs of the sweep still run; an
+            # interruption (Ctrl-C, SIGTERM) stops the whole sweep instead.
             raise JobFailed(record["error"] or f"exit code {exit_code}")
         sys.exit(exit_code)
     return record["objective"]
