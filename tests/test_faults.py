@@ -130,3 +130,19 @@ def test_consecutive_nan_updates_stop_the_run_and_keep_the_last_good_checkpoint(
     assert result.returncode == 1
     assert "5 consecutive updates had a NaN or inf loss" in result.stdout + result.stderr
     assert not (run_dir / "checkpoints" / "last.ckpt").exists()  # nothing bad was saved
+
+
+def test_main_process_killed_leaves_no_worker_or_engine(tmp_path):
+    run_dir = tmp_path / "orphans"
+    proc = _start(run_dir, "total_steps=100000000", "env=doom")
+    _wait_for_training(run_dir)
+    descendants = psutil.Process(proc.pid).children(recursive=True)
+    assert any("vizdoom" in " ".join(p.cmdline()) for p in descendants)  # engines running
+    proc.kill()
+    proc.communicate(timeout=30)
+    deadline = time.monotonic() + 15
+    alive = descendants
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.5)
+        alive = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert alive == []

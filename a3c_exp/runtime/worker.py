@@ -10,9 +10,12 @@ This module imports no Lightning and no W&B: workers only need torch, the env an
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import math
 import os
 import signal
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -53,6 +56,19 @@ def _raise_terminated(signum: int, frame: Any) -> None:
     raise _Terminated()
 
 
+def _terminate_with_parent() -> None:
+    """Ask Linux to send this process SIGTERM when its parent dies (even by SIGKILL).
+
+    Elsewhere the loop's parent-pid check still ends an orphaned worker after its rollout.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def hand_over_gradients(local: ActorCritic, global_net: ActorCritic) -> None:
     """Point every global parameter's gradient at the local one, on every update.
 
@@ -84,6 +100,9 @@ def run_worker(
     os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _raise_terminated)
+    _terminate_with_parent()
+    if os.getppid() != spec.parent_pid:  # the parent died before the request above
+        return
     torch.set_num_threads(1)
     torch.manual_seed(spec.seed)
     env = None
