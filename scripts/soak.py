@@ -73,7 +73,7 @@ def main() -> int:
     late = [s for s in samples if s["t"] >= args.from_minute * 60]
     report, ok = {}, True
     for key in keys:
-        series = [s[key] for s in late if key in s]
+        series = [s[key] for s in late if s.get(key)]  # 0: the process was already exiting
         if len(series) < 2:
             continue
         growth = series[-1] / series[0] - 1
