@@ -89,8 +89,17 @@ def main() -> int:
 
     restarts = output.count("restarting it")
     with open(run_dir / "metrics.csv", newline="") as handle:
-        steps = [int(float(r["global_step"])) for r in csv.DictReader(handle)]
+        rows = [
+            (float(r["Perf/Time"]), int(float(r["global_step"]))) for r in csv.DictReader(handle)
+        ]
+    steps = [step for _, step in rows]
     monotonic = all(a <= b for a, b in itertools.pairwise(steps))
+    stall, since = 0.0, rows[0][0]  # longest time the global step stood still after start-up
+    for (_, before), (now, after) in itertools.pairwise(rows):
+        if after > before:
+            since = now
+        elif after > steps[0]:
+            stall = max(stall, now - since)
     payload = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     left = [
         pid
@@ -102,6 +111,7 @@ def main() -> int:
         f"run ended by SIGTERM with code {proc.returncode}": proc.returncode == 130,
         f"final checkpoint loads (global step {payload['a3c']['global_step']:,})": True,
         f"global step monotonic over {len(steps)} reports": monotonic,
+        f"training never stalled (longest stall {stall:.0f} s, limit 60 s)": stall < 60,
         f"no process left ({len(seen)} seen)": not left,
     }
     for text, ok in checks.items():

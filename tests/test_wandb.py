@@ -101,3 +101,18 @@ def test_short_doom_run_logs_episode_videos(tmp_path):
     videos = [row for row in run.history if "Media/Episode" in row]
     assert videos and all(row["Media/Episode"]["_type"] == "video-file" for row in videos)
     assert (run_dir / "learning_curve.png").is_file()
+
+
+def test_resumed_run_continues_the_same_wandb_run(tmp_path):
+    run_dir = tmp_path / "resumed"
+    run_train(run_dir, "experiment=cartpole_smoke", "logger=wandb")
+    run_train(
+        run_dir, "experiment=cartpole_smoke", "logger=wandb", "total_steps=6000", "resume=latest"
+    )
+    files = sorted((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(files) == 2
+    first, second = (read_wandb_run(path) for path in files)
+    assert first.run_id == second.run_id  # one W&B run, continued
+    first_steps = [row["global_step"] for row in first.history if "global_step" in row]
+    second_steps = [row["global_step"] for row in second.history if "global_step" in row]
+    assert second_steps[0] >= first_steps[-1] and second_steps[-1] >= 6000

@@ -26,6 +26,7 @@ from a3c_exp.algo.module import A3CModule
 from a3c_exp.checkpoint import CheckpointManager
 from a3c_exp.envs import EnvSpec
 from a3c_exp.reporting import MetricsSink, RunStats
+from a3c_exp.runtime.locks import FileLock
 from a3c_exp.runtime.worker import WorkerSpec, run_worker
 
 log = logging.getLogger("a3c_exp")
@@ -86,7 +87,11 @@ class AsyncLauncher:
             self._ctx.set_forkserver_preload(["a3c_exp.runtime.worker"])
         self._readers: dict[int, Any] = {}  # rank -> read end of that worker's stats pipe
         self._stop_event = self._ctx.Event()
-        self._optimizer_lock = self._ctx.Lock() if cfg["lock_optimizer_step"] else None
+        # flock, not multiprocessing.Lock: a worker killed inside the step must not freeze the
+        # others (the kernel releases the lock of a dead process).
+        self._optimizer_lock = (
+            FileLock(self.run_dir / ".optimizer.lock") if cfg["lock_optimizer_step"] else None
+        )
         self._workers: list[Any] = []
         self.stats.learning_rate = float(optimizer.param_groups[0]["lr"])
         self._signals = 0
