@@ -51,7 +51,8 @@ def main() -> int:
 
     tmp = tempfile.TemporaryDirectory(prefix="a3c-chaos-")
     run_dir = args.run_dir or Path(tmp.name) / "run"
-    kills = int(args.minutes * 60 // args.kill_every)
+    # every kill leaves at least 10 s before the final SIGTERM for the restart to happen
+    kills = int((args.minutes * 60 - 10) // args.kill_every)
     cmd = train_command(
         run_dir,
         f"env={args.env}",
