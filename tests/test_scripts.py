@@ -55,3 +55,20 @@ def test_sweep_summary_script_sorts_jobs_and_lists_failures(tmp_path):
     assert [row.split("|")[2].strip() for row in rows] == ["seed=1", "seed=0", "seed=2"]
     assert "boom" in rows[-1]
     assert (tmp_path / "summary.csv").is_file()
+
+
+@pytest.mark.parametrize("command", ["a3c-train", "a3c-eval"])
+def test_console_scripts_find_their_configs(command, tmp_path):
+    executable = Path(sys.executable).parent / command
+    if not executable.exists():
+        pytest.skip(f"{command} is not installed next to this interpreter")
+    result = subprocess.run(
+        [str(executable), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Configuration groups" in result.stdout
