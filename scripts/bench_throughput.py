@@ -27,8 +27,9 @@ from pathlib import Path
 import psutil
 
 from a3c_exp.overrides import train_command
+from a3c_exp.reporting.stats import TIMING_PHASES, timing_key
 
-PHASES = ("env", "act", "learn", "handoff", "optimizer", "sync")
+PHASES = TIMING_PHASES
 
 
 def _random_stepper(env_cfg: dict, seconds: float, workdir: str, seed: int, out) -> None:
@@ -125,11 +126,7 @@ def summarise(rows: list[dict], solved: float) -> dict:
     )
     split = {}
     for phase in PHASES:
-        values = [
-            float(r[f"Timing/{phase} ms per step"])
-            for r in rows
-            if r.get(f"Timing/{phase} ms per step")
-        ]
+        values = [float(r[timing_key(phase)]) for r in rows if r.get(timing_key(phase))]
         split[phase] = sum(values) / len(values) if values else None
     return {
         "steps_per_s": _speed(rows),

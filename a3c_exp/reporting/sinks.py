@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, Protocol
 
+from a3c_exp.reporting.stats import TIMING_PHASES, timing_key
 from a3c_exp.typing import Metrics
 
 log = logging.getLogger("a3c_exp")
@@ -32,12 +33,7 @@ CSV_FIELDS = [
     "Losses/Var Norm",
     "Faults/Skipped updates",
     "Faults/Worker restarts",
-    "Timing/sync ms per step",
-    "Timing/env ms per step",
-    "Timing/act ms per step",
-    "Timing/learn ms per step",
-    "Timing/handoff ms per step",
-    "Timing/optimizer ms per step",
+    *(timing_key(phase) for phase in TIMING_PHASES),
 ]
 
 

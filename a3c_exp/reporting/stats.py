@@ -18,6 +18,13 @@ LOSS_KEYS = {
     "var_norm": "Losses/Var Norm",
 }
 EPISODE_KEYS = {"reward": "Perf/Reward", "length": "Perf/Length", "value": "Perf/Value"}
+TIMING_PHASES = ("sync", "env", "act", "learn", "handoff", "optimizer")
+"""The phases of a worker update, as the workers name them in their ``timing`` dicts."""
+
+
+def timing_key(phase: str) -> str:
+    """The metric name of a phase's mean wall time per env step."""
+    return f"Timing/{phase} ms per step"
 
 
 class RunStats:
@@ -104,7 +111,7 @@ class RunStats:
             metrics["Losses/Learning Rate"] = self.learning_rate
         for phase, seconds in self._timing.items():
             if self._interval_steps:
-                metrics[f"Timing/{phase} ms per step"] = 1000 * seconds / self._interval_steps
+                metrics[timing_key(phase)] = 1000 * seconds / self._interval_steps
         for rank, count in sorted(self.worker_episodes.items()):
             metrics[f"Workers/Episodes worker {rank}"] = count
         for key, name in {**LOSS_KEYS, **EPISODE_KEYS}.items():
