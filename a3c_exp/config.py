@@ -92,6 +92,7 @@ class TrainConfig:
     experiment: Any = None  # name of the experiment preset in use (set by conf/experiment/*)
     workers: int = 1  # asynchronous worker processes (train.yaml defaults it to the CPU count)
     rollout_len: int = 30  # environment steps per update (n of the n-step return)
+    envs_per_worker: int = 1  # envs each worker steps side by side, acting in one batched pass
     total_steps: int = 1_000_000  # stop after this many environment (agent) steps over all workers
     max_time: float | None = None  # stop after this many seconds of training; null = no limit
     target_reward: float | None = (
@@ -142,7 +143,7 @@ def validate(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
     """
     data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
     assert isinstance(data, dict)
-    for key in ("workers", "rollout_len", "total_steps", "max_skipped_updates"):
+    for key in ("workers", "rollout_len", "envs_per_worker", "total_steps", "max_skipped_updates"):
         _check(_is_int(data[key]) and data[key] >= 1, key, data[key], "must be an integer >= 1")
     for key in ("checkpoint_every", "keep_checkpoints", "video_every", "max_restarts"):
         _check(_is_int(data[key]) and data[key] >= 0, key, data[key], "must be an integer >= 0")

@@ -15,6 +15,7 @@ ABBREVIATIONS = {
     "gamma": "g",
     "lr": "lr",
     "rollout_len": "n",
+    "envs_per_worker": "envs",
     "max_grad_norm": "clip",
     "seed": "s",
     "total_steps": "steps",

@@ -7,33 +7,48 @@ from a3c_exp.models import ConvLSTMActorCritic, MLPActorCritic
 
 
 def step_by_step(net, obs, state, dones):
-    """Reference: forward one step at a time, zeroing the state after each episode end."""
+    """Reference: ``forward`` one step at a time for all envs, zeroing an env's state after its
+    episode ends (what the collector does while acting)."""
     logits, values = [], []
+    h, c = state
     for t in range(obs.shape[0]):
-        step_logits, value, state = net(obs[t : t + 1], state)
-        logits.append(step_logits[0])
-        values.append(value[0])
-        if dones[t]:
-            state = net.initial_state(1)
+        step_logits, value, (h, c) = net(obs[t], (h, c))
+        logits.append(step_logits)
+        values.append(value)
+        keep = (~dones[t]).float().view(1, -1, 1)
+        h, c = h * keep, c * keep
     return torch.stack(logits), torch.stack(values)
 
 
+def _random_dones(steps, envs, rate, seed):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(steps, envs, generator=generator) < rate
+
+
 @pytest.mark.parametrize(
-    "dones",
+    ("dones", "n_envs"),
     [
-        [False] * 12,
-        [False, False, True, False, False, False, False, True, False, False, False, False],
-        [True, True, False, False, False, False, False, False, False, False, False, True],
+        ([False] * 12, 1),
+        ([False, False, True, False, False, False, False, True, False, False, False, False], 1),
+        ([True, True, False, False, False, False, False, False, False, False, False, True], 1),
+        ("random-sparse", 3),
+        ("random-dense", 4),
     ],
 )
-def test_conv_lstm_sequence_matches_step_by_step(dones):
+def test_conv_lstm_sequence_matches_step_by_step(dones, n_envs):
     torch.manual_seed(0)
     net = ConvLSTMActorCritic(obs_shape=[1, 84, 84], n_actions=3)
-    obs = torch.randint(0, 256, (12, 1, 84, 84), dtype=torch.uint8)
-    state = tuple(torch.randn_like(s) for s in net.initial_state(1))
-    dones_t = torch.tensor(dones)
+    if dones == "random-sparse":
+        dones_t = _random_dones(12, n_envs, 0.15, seed=1)
+    elif dones == "random-dense":
+        dones_t = _random_dones(12, n_envs, 0.5, seed=2)
+    else:
+        dones_t = torch.tensor(dones).unsqueeze(1)
+    obs = torch.randint(0, 256, (12, n_envs, 1, 84, 84), dtype=torch.uint8)
+    state = tuple(torch.randn_like(s) for s in net.initial_state(n_envs))
     ref_logits, ref_values = step_by_step(net, obs, state, dones_t)
     logits, values = net.forward_sequence(obs, state, dones_t)
+    assert logits.shape == (12, n_envs, 3) and values.shape == (12, n_envs)
     torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(values, ref_values, atol=1e-5, rtol=1e-5)
 
@@ -48,12 +63,26 @@ def test_conv_lstm_sequence_matches_step_by_step(dones):
 def test_state_reset_at_episode_end_changes_outputs():
     torch.manual_seed(0)
     net = MLPActorCritic(obs_shape=[4], n_actions=2, lstm_size=8)
-    obs = torch.randn(6, 4)
-    state = tuple(torch.randn_like(s) for s in net.initial_state(1))
-    _, with_reset = net.forward_sequence(obs, state, torch.tensor([0, 0, 1, 0, 0, 0]).bool())
-    _, no_reset = net.forward_sequence(obs, state, torch.zeros(6, dtype=torch.bool))
+    obs = torch.randn(6, 2, 4)
+    state = tuple(torch.randn_like(s) for s in net.initial_state(2))
+    dones = torch.zeros(6, 2, dtype=torch.bool)
+    dones[2, 0] = True  # env 0 ends an episode after step 2; env 1 runs on
+    _, with_reset = net.forward_sequence(obs, state, dones)
+    _, no_reset = net.forward_sequence(obs, state, torch.zeros(6, 2, dtype=torch.bool))
     torch.testing.assert_close(with_reset[:3], no_reset[:3])
-    assert not torch.allclose(with_reset[3:], no_reset[3:])
+    assert not torch.allclose(with_reset[3:, 0], no_reset[3:, 0])
+    # the env that did not finish is untouched by the other's reset
+    torch.testing.assert_close(with_reset[:, 1], no_reset[:, 1])
+
+
+def test_standardized_frames_do_not_depend_on_brightness_or_contrast():
+    torch.manual_seed(0)
+    net = ConvLSTMActorCritic(obs_shape=[1, 84, 84], n_actions=3)
+    frame = torch.randint(20, 100, (1, 1, 84, 84))
+    brighter = (frame * 2 + 30).to(torch.uint8)
+    features = net.encoder(frame.to(torch.uint8))
+    # std ~ 23 vs ~ 46: the eps of 1 in the variance makes the match close, not exact
+    torch.testing.assert_close(net.encoder(brighter), features, atol=2e-3, rtol=2e-3)
 
 
 def test_mlp_without_lstm_is_stateless():

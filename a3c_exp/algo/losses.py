@@ -13,48 +13,71 @@ Notation, for a rollout of T steps of one environment:
   policy loss  = -sum_t log pi(a_t | s_t) * A_t
   entropy      = sum_t H(pi(. | s_t))
   total        = value_coef * value loss + policy loss - entropy_coef * entropy
+
+A rollout of B envs stepped side by side (``envs_per_worker``) is the same with a trailing env
+axis on every quantity; the recursions run per env and the sums run over steps and envs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 
+def _as_array(values: torch.Tensor | float) -> np.ndarray:
+    return torch.as_tensor(values).detach().to(torch.float64).numpy()
+
+
 def discounted_returns(
-    rewards: torch.Tensor, dones: torch.Tensor, bootstrap_value: float, gamma: float
+    rewards: torch.Tensor,
+    dones: torch.Tensor,
+    bootstrap_value: torch.Tensor | float,
+    gamma: float,
 ) -> torch.Tensor:
-    """n-step discounted returns ``R_t``, bootstrapped from V(s_T), cut at episode ends."""
-    returns = torch.empty_like(rewards)
-    running = float(bootstrap_value)
-    not_done = (1.0 - dones.float()).tolist()
-    for t, reward in reversed(list(enumerate(rewards.tolist()))):
-        running = reward + gamma * not_done[t] * running
+    """n-step discounted returns ``R_t``, bootstrapped from V(s_T), cut at episode ends.
+
+    ``rewards`` and ``dones`` are ``(T,)`` for one env or ``(T, B)`` for a batch of envs
+    (then ``bootstrap_value`` is ``(B,)``). The recursion runs over T in numpy: T is short, and
+    a few array operations per step cost far less than the same loop over torch tensors.
+    """
+    reward = _as_array(rewards)
+    not_done = 1.0 - _as_array(dones)
+    returns = np.empty_like(reward)
+    running = np.broadcast_to(_as_array(bootstrap_value), reward.shape[1:])
+    for t in range(len(reward) - 1, -1, -1):
+        running = reward[t] + gamma * not_done[t] * running
         returns[t] = running
-    return returns
+    return torch.from_numpy(returns).to(rewards.dtype)
 
 
 def gae_advantages(
     rewards: torch.Tensor,
     values: torch.Tensor,
     dones: torch.Tensor,
-    bootstrap_value: float,
+    bootstrap_value: torch.Tensor | float,
     gamma: float,
     gae_lambda: float,
 ) -> torch.Tensor:
-    """Generalised advantage estimates ``A_t`` (no gradient flows through ``values``)."""
-    advantages = torch.empty_like(rewards)
-    value_list = values.detach().tolist()
-    next_values = [*value_list[1:], float(bootstrap_value)]
-    not_done = (1.0 - dones.float()).tolist()
-    running = 0.0
-    for t, reward in reversed(list(enumerate(rewards.tolist()))):
-        delta = reward + gamma * not_done[t] * next_values[t] - value_list[t]
-        running = delta + gamma * gae_lambda * not_done[t] * running
+    """Generalised advantage estimates ``A_t`` (no gradient flows through ``values``).
+
+    Shapes as in :func:`discounted_returns`; ``values`` has the shape of ``rewards``.
+    """
+    reward = _as_array(rewards)
+    value = _as_array(values)
+    not_done = 1.0 - _as_array(dones)
+    next_value = np.concatenate(
+        [value[1:], np.broadcast_to(_as_array(bootstrap_value), value.shape[1:])[None]]
+    )
+    delta = reward + gamma * not_done * next_value - value
+    advantages = np.empty_like(reward)
+    running = np.zeros(reward.shape[1:])
+    for t in range(len(reward) - 1, -1, -1):
+        running = delta[t] + gamma * gae_lambda * not_done[t] * running
         advantages[t] = running
-    return advantages
+    return torch.from_numpy(advantages).to(rewards.dtype)
 
 
 @dataclass
@@ -73,19 +96,22 @@ def a3c_loss(
     actions: torch.Tensor,
     rewards: torch.Tensor,
     dones: torch.Tensor,
-    bootstrap_value: float,
+    bootstrap_value: torch.Tensor | float,
     gamma: float,
     gae_lambda: float,
     value_coef: float,
     entropy_coef: float,
 ) -> LossTerms:
-    """The A3C loss of one rollout from the network's ``logits (T, A)`` and ``values (T,)``."""
+    """The A3C loss of a rollout from the network's ``logits (T, [B,] A)`` and ``values (T, [B])``.
+
+    Every term is a sum over all steps of all envs of the rollout.
+    """
     returns = discounted_returns(rewards, dones, bootstrap_value, gamma)
     advantages = gae_advantages(rewards, values, dones, bootstrap_value, gamma, gae_lambda)
     log_probs = F.log_softmax(logits, dim=-1)
     probs = log_probs.exp()
     entropy = -(probs * log_probs).sum()
-    taken_log_probs = log_probs.gather(1, actions.long().unsqueeze(1)).squeeze(1)
+    taken_log_probs = log_probs.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
     policy_loss = -(taken_log_probs * advantages).sum()
     value_loss = 0.5 * (returns - values).pow(2).sum()
     total = value_coef * value_loss + policy_loss - entropy_coef * entropy

@@ -14,30 +14,14 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 
-from a3c_exp.algo.losses import LossTerms, a3c_loss
+from a3c_exp.algo.learning import rollout_loss
+from a3c_exp.algo.losses import LossTerms
 from a3c_exp.algo.rollout import Rollout
 from a3c_exp.models import ActorCritic, build_model
 from a3c_exp.optim.shared import load_shared_state
 from a3c_exp.typing import RecurrentState
 
 CHECKPOINT_FORMAT = 1
-
-
-def rollout_loss(net: ActorCritic, rollout: Rollout, loss_cfg: dict[str, Any]) -> LossTerms:
-    """Run ``net`` over a whole rollout in one batched pass and return the A3C loss terms."""
-    logits, values = net.forward_sequence(rollout.obs, rollout.initial_state, rollout.dones)
-    return a3c_loss(
-        logits,
-        values,
-        rollout.actions,
-        rollout.rewards,
-        rollout.dones,
-        rollout.bootstrap_value,
-        gamma=loss_cfg["gamma"],
-        gae_lambda=loss_cfg["gae_lambda"],
-        value_coef=loss_cfg["value_coef"],
-        entropy_coef=loss_cfg["entropy_coef"],
-    )
 
 
 class A3CModule(pl.LightningModule):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,14 +17,19 @@ from a3c_exp.typing import RecurrentState
 
 @dataclass
 class Rollout:
-    """Up to ``rollout_len`` consecutive steps of one env; may span episode boundaries."""
+    """``rollout_len`` consecutive steps of B envs, time-major; may span episode boundaries."""
 
-    obs: torch.Tensor  # (T, *obs_shape)
-    actions: torch.Tensor  # (T,) int64
-    rewards: torch.Tensor  # (T,) float32
-    dones: torch.Tensor  # (T,) bool: step t ended its episode
-    initial_state: RecurrentState  # recurrent state before step 0
-    bootstrap_value: float  # V(s_T) if the last step did not end an episode, else 0
+    obs: torch.Tensor  # (T, B, *obs_shape)
+    actions: torch.Tensor  # (T, B) int64
+    rewards: torch.Tensor  # (T, B) float32
+    dones: torch.Tensor  # (T, B) bool: step t ended env b's episode
+    initial_state: RecurrentState  # recurrent state of the B envs before step 0
+    bootstrap_values: torch.Tensor  # (B,) V(s_T) where the last step did not end an episode, else 0
+
+    @property
+    def n_steps(self) -> int:
+        """Agent steps in the rollout (all envs)."""
+        return self.actions.numel()
 
 
 @dataclass
@@ -98,33 +104,36 @@ class EpisodeRecorder:
 
 
 class RolloutCollector:
-    """Steps one env with a local network, carrying the LSTM state across rollouts.
+    """Steps a batch of envs with one local network, carrying the LSTM state across rollouts.
 
-    Observations go into preallocated buffers; acting runs under ``torch.inference_mode``. When an
-    episode ends the env is reset and the state zeroed, and the rollout goes on, so short episodes
-    do not multiply updates.
+    All envs act in one batched forward pass per step (several envs per worker amortise the
+    network's per-call cost), then are stepped one after the other. Observations go into
+    preallocated buffers; acting runs under ``torch.inference_mode``. When an env's episode ends
+    it is reset and its state zeroed, and the rollout goes on, so short episodes do not multiply
+    updates.
     """
 
     def __init__(
         self,
-        env: gym.Env,
+        envs: Sequence[gym.Env],
         net: ActorCritic,
         rollout_len: int,
         seed: int,
         truncation_discount: float | None = None,
         recorder: EpisodeRecorder | None = None,
     ):
-        self.env = env
-        self.recorder = recorder
+        self.envs = list(envs)
+        self.recorder = recorder  # records env 0
         # When set (to gamma), a time-limit truncation is not treated as the end of the task: the
         # truncated step's reward gets gamma * V(s_final) added, as if the return were bootstrapped.
         self.truncation_discount = truncation_discount
         self.net = net
         self.rollout_len = rollout_len
-        obs, _ = env.reset(seed=seed)
-        self._obs = torch.as_tensor(obs)
-        self._state = net.initial_state(1)
+        first = [torch.as_tensor(env.reset(seed=env_seed(seed, i))[0]) for i, env in enumerate(envs)]
+        self._obs = torch.stack(first)  # (B, *obs_shape): the envs' current observations
+        self._state = net.initial_state(len(self.envs))
         self.episodes = EpisodeTracker()
+        self._running = [EpisodeTracker() for _ in self.envs]
         self._obs_buffer = torch.empty((rollout_len, *self._obs.shape), dtype=self._obs.dtype)
         self._generator = torch.Generator().manual_seed(seed)
         self.env_seconds = 0.0  # time spent inside env.step/reset (the rest of collect is acting)
@@ -132,48 +141,66 @@ class RolloutCollector:
             recorder.start_episode()
 
     def collect(self) -> Rollout:
-        """Roll out ``rollout_len`` steps with the current local weights."""
-        n = self.rollout_len
-        actions = torch.empty(n, dtype=torch.int64)
-        rewards = torch.empty(n, dtype=torch.float32)
-        dones = torch.zeros(n, dtype=torch.bool)
+        """Roll out ``rollout_len`` steps of every env with the current local weights."""
+        n, batch = self.rollout_len, len(self.envs)
+        actions = torch.empty(n, batch, dtype=torch.int64)
+        rewards = torch.empty(n, batch, dtype=torch.float32)
+        dones = torch.zeros(n, batch, dtype=torch.bool)
         initial_state = tuple(s.clone() for s in self._state)
         with torch.inference_mode():
             for t in range(n):
                 self._obs_buffer[t].copy_(self._obs)
-                logits, value, self._state = self.net(self._obs.unsqueeze(0), self._state)
-                action = int(torch.multinomial(logits.softmax(-1)[0], 1, generator=self._generator))
-                env_start = time.perf_counter()
-                obs, reward, terminated, truncated, _ = self.env.step(action)
-                self.env_seconds += time.perf_counter() - env_start
-                if self.recorder is not None:
-                    self.recorder.step()
-                actions[t] = action
-                rewards[t] = reward
-                self.episodes.add(float(reward), float(value))
-                if truncated and not terminated and self.truncation_discount is not None:
-                    _, final_value, _ = self.net(torch.as_tensor(obs).unsqueeze(0), self._state)
-                    rewards[t] += self.truncation_discount * float(final_value)
-                if terminated or truncated:
-                    dones[t] = True
-                    self.episodes.end_episode()
-                    env_start = time.perf_counter()
-                    obs, _ = self.env.reset()
-                    self.env_seconds += time.perf_counter() - env_start
-                    if self.recorder is not None:
-                        self.recorder.end_episode()
-                        self.recorder.start_episode()
-                    self._state = self.net.initial_state(1)
-                self._obs = torch.as_tensor(obs)
-            bootstrap = 0.0
-            if not dones[-1]:
-                _, value, _ = self.net(self._obs.unsqueeze(0), self._state)
-                bootstrap = float(value)
+                logits, values, self._state = self.net(self._obs, self._state)
+                step_actions = torch.multinomial(logits.softmax(-1), 1, generator=self._generator)
+                actions[t] = step_actions[:, 0]
+                for i, (action, value) in enumerate(
+                    zip(step_actions[:, 0].tolist(), values.tolist(), strict=True)
+                ):
+                    rewards[t, i], dones[t, i] = self._step_env(i, action, value)
+            bootstrap = torch.zeros(batch)
+            if not dones[-1].all():
+                _, values, _ = self.net(self._obs, self._state)
+                bootstrap = values * (~dones[-1])
         return Rollout(
             obs=self._obs_buffer.clone(),
             actions=actions,
             rewards=rewards,
             dones=dones,
             initial_state=initial_state,
-            bootstrap_value=bootstrap,
+            bootstrap_values=bootstrap.clone(),
         )
+
+    def _step_env(self, i: int, action: int, value: float) -> tuple[float, bool]:
+        """Step env ``i``; reset it (and zero its state) when its episode ends."""
+        env = self.envs[i]
+        env_start = time.perf_counter()
+        obs, reward, terminated, truncated, _ = env.step(action)
+        self.env_seconds += time.perf_counter() - env_start
+        recorder = self.recorder if i == 0 else None
+        if recorder is not None:
+            recorder.step()
+        reward = float(reward)
+        self._running[i].add(reward, value)
+        if truncated and not terminated and self.truncation_discount is not None:
+            env_state = tuple(s[:, i : i + 1] for s in self._state)
+            _, final_value, _ = self.net(torch.as_tensor(obs).unsqueeze(0), env_state)
+            reward += self.truncation_discount * float(final_value)
+        done = terminated or truncated
+        if done:
+            self._running[i].end_episode()
+            self.episodes.finished.extend(self._running[i].pop_finished())
+            env_start = time.perf_counter()
+            obs, _ = env.reset()
+            self.env_seconds += time.perf_counter() - env_start
+            if recorder is not None:
+                recorder.end_episode()
+                recorder.start_episode()
+            for s in self._state:
+                s[:, i] = 0.0
+        self._obs[i].copy_(torch.as_tensor(obs))
+        return reward, done
+
+
+def env_seed(worker_seed: int, index: int) -> int:
+    """Seed of the ``index``-th env of a worker (distinct for every env of every worker)."""
+    return worker_seed + 1_000_003 * index

@@ -157,6 +157,7 @@ class AsyncLauncher:
             model_cfg=self.cfg["model"],
             loss_cfg=self.cfg["loss"],
             rollout_len=self.cfg["rollout_len"],
+            envs_per_worker=self.cfg["envs_per_worker"],
             obs_shape=self.env_spec.obs_shape,
             n_actions=self.env_spec.n_actions,
             workdir=str(self.run_dir / ".vizdoom"),

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from a3c_exp.algo.module import rollout_loss
+from a3c_exp.algo.learning import rollout_loss
 from a3c_exp.algo.rollout import EpisodeRecorder, RolloutCollector
 from a3c_exp.envs import make_env
 from a3c_exp.models import ActorCritic, build_model
@@ -40,6 +40,7 @@ class WorkerSpec:
     model_cfg: dict[str, Any]
     loss_cfg: dict[str, Any]
     rollout_len: int
+    envs_per_worker: int
     obs_shape: tuple[int, ...]
     n_actions: int
     workdir: str
@@ -105,22 +106,27 @@ def run_worker(
         return
     torch.set_num_threads(1)
     torch.manual_seed(spec.seed)
-    env = None
+    envs: list[Any] = []
     try:
         records = spec.video_every > 0 and spec.rank == 0
-        env = make_env(
-            spec.env_cfg,
-            rank=spec.rank,
-            workdir=spec.workdir,
-            render_mode="rgb_array" if records else None,
-        )
+        for index in range(spec.envs_per_worker):
+            envs.append(
+                make_env(
+                    spec.env_cfg,
+                    rank=spec.rank * spec.envs_per_worker + index,
+                    workdir=spec.workdir,
+                    render_mode="rgb_array" if records and index == 0 else None,
+                )
+            )
         local = build_model(spec.model_cfg, spec.obs_shape, spec.n_actions)
         recorder = None
         if records:
-            fps = env.metadata.get("render_fps", 30) / spec.env_cfg.get("frame_skip", 1)
-            recorder = EpisodeRecorder(env, spec.video_every, Path(spec.video_dir), "worker0", fps)
+            fps = envs[0].metadata.get("render_fps", 30) / spec.env_cfg.get("frame_skip", 1)
+            recorder = EpisodeRecorder(
+                envs[0], spec.video_every, Path(spec.video_dir), "worker0", fps
+            )
         collector = RolloutCollector(
-            env,
+            envs,
             local,
             spec.rollout_len,
             seed=spec.seed,
@@ -142,7 +148,7 @@ def run_worker(
             )
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if env is not None:
+        for env in envs:
             env.close()
 
 
@@ -180,7 +186,7 @@ def _train_loop(
                 with optimizer_lock:
                     optimizer.step()
         t_end = time.perf_counter()
-        n = len(rollout.actions)
+        n = rollout.n_steps
         env_seconds = collector.env_seconds - env_before
         stats_conn.send(
             {

@@ -1,0 +1,30 @@
+"""The learning step's maths on a collected rollout: one batched pass, then the A3C loss.
+
+Kept apart from ``module.py`` so worker processes import only torch and this package's maths,
+not Lightning (which costs a worker ~175 MB of resident memory).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from a3c_exp.algo.losses import LossTerms, a3c_loss
+from a3c_exp.algo.rollout import Rollout
+from a3c_exp.models import ActorCritic
+
+
+def rollout_loss(net: ActorCritic, rollout: Rollout, loss_cfg: dict[str, Any]) -> LossTerms:
+    """Run ``net`` over a whole rollout (all its envs) in one batched pass; the A3C loss terms."""
+    logits, values = net.forward_sequence(rollout.obs, rollout.initial_state, rollout.dones)
+    return a3c_loss(
+        logits,
+        values,
+        rollout.actions,
+        rollout.rewards,
+        rollout.dones,
+        rollout.bootstrap_values,
+        gamma=loss_cfg["gamma"],
+        gae_lambda=loss_cfg["gae_lambda"],
+        value_coef=loss_cfg["value_coef"],
+        entropy_coef=loss_cfg["entropy_coef"],
+    )
