@@ -129,8 +129,9 @@ class RolloutCollector:
         self.truncation_discount = truncation_discount
         self.net = net
         self.rollout_len = rollout_len
-        first = [torch.as_tensor(env.reset(seed=env_seed(seed, i))[0]) for i, env in enumerate(envs)]
-        self._obs = torch.stack(first)  # (B, *obs_shape): the envs' current observations
+        first = [env.reset(seed=env_seed(seed, i))[0] for i, env in enumerate(self.envs)]
+        # (B, *obs_shape): the envs' current observations
+        self._obs = torch.stack([torch.as_tensor(obs) for obs in first])
         self._state = net.initial_state(len(self.envs))
         self.episodes = EpisodeTracker()
         self._running = [EpisodeTracker() for _ in self.envs]

@@ -5,8 +5,8 @@ Every network offers two views of the same function:
 * ``forward(obs, state)`` for acting: a batch of observations, one time step;
 * ``forward_sequence(obs, state, dones)`` for learning: a whole rollout of a batch of envs in a
   single batched pass (the encoder over all frames at once, the LSTM over the sequence), with an
-  env's recurrent state reset after every step whose ``dones`` flag is set. It gives the same outputs
-  as calling ``forward`` step by step, at a fraction of the cost.
+  env's recurrent state reset after every step whose ``dones`` flag is set. It gives the same
+  outputs as calling ``forward`` step by step, at a fraction of the cost.
 """
 
 from __future__ import annotations
@@ -120,10 +120,11 @@ class ConvEncoder(nn.Module):
 
     ``obs_normalization``: ``scale`` divides by 255 (the tutorial); ``standardize`` gives each
     frame zero mean and unit variance (``layer_norm`` with eps 1, so a blank frame stays finite;
-    one fused pass, about 9x cheaper than mean and std computed separately). With ``scale`` a small object (the Doom monster, a few
-    pixels) barely moves the activations of a freshly initialised net: on a probe task (which
-    half of the frame holds an 8x8 dark square) the tutorial's net stayed at chance after 1500
-    Adam steps, and reached 100 % within 300 with ``standardize``.
+    one fused pass, about 9x cheaper than mean and std computed separately). With ``scale`` a
+    small object (the Doom monster, a few pixels) barely moves the activations of a freshly
+    initialised net: on a probe task (which half of the frame holds an 8x8 dark square) the
+    tutorial's net stayed at chance after 1500 Adam steps, and reached 100 % within 300 with
+    ``standardize``.
     """
 
     def __init__(
