@@ -109,8 +109,9 @@ class TrainConfig:
     log_every: float = 5.0  # seconds between metric reports (console, CSV, W&B)
     objective: str = "final_mean_reward"  # what a job returns to sweepers (see OBJECTIVES)
     video_every: int = 25  # worker 0 saves every n-th episode as a GIF (and to W&B); 0 = never
+    pin_cpus: bool = False  # pin worker i and its engines to CPU i mod (CPUs available)
     lock_optimizer_step: bool = True  # serialise the (~1 ms) shared optimizer step; see README
-    start_method: str = "spawn"  # torch.multiprocessing start method: spawn or forkserver
+    start_method: str = "forkserver"  # torch.multiprocessing start method: forkserver or spawn
     shutdown_grace: float = 5.0  # seconds workers get to stop before they are terminated
     max_restarts: int = (
         3  # restarts allowed per worker (crash, kill, heartbeat) before the run stops

@@ -28,37 +28,44 @@ import psutil
 
 from a3c_exp.overrides import train_command
 from a3c_exp.reporting.stats import TIMING_PHASES, timing_key
+from a3c_exp.runtime.processes import worker_processes
 
 PHASES = TIMING_PHASES
 
 
-def _random_stepper(env_cfg: dict, seconds: float, workdir: str, seed: int, out) -> None:
+def _random_stepper(
+    env_cfg: dict, n_envs: int, seconds: float, workdir: str, seed: int, out
+) -> None:
     import numpy as np
 
     from a3c_exp.envs import make_env
 
-    env = make_env(env_cfg, rank=seed, workdir=workdir)
+    envs = [make_env(env_cfg, rank=seed * n_envs + i, workdir=workdir) for i in range(n_envs)]
     rng = np.random.default_rng(seed)
-    env.reset(seed=seed)
+    for i, env in enumerate(envs):
+        env.reset(seed=seed * n_envs + i)
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        _, _, terminated, truncated, _ = env.step(int(rng.integers(env.action_space.n)))
-        steps += 1
-        if terminated or truncated:
-            env.reset()
+        for env in envs:  # round robin, as a worker steps its envs
+            _, _, terminated, truncated, _ = env.step(int(rng.integers(env.action_space.n)))
+            steps += 1
+            if terminated or truncated:
+                env.reset()
     out.put(steps / (time.perf_counter() - start))
-    env.close()
+    for env in envs:
+        env.close()
 
 
-def ceiling(env_cfg: dict, processes: int, seconds: float, workdir: Path) -> float:
-    """Agent steps/s of ``processes`` processes stepping random actions (no network)."""
+def ceiling(env_cfg: dict, processes: int, n_envs: int, seconds: float, workdir: Path) -> float:
+    """Agent steps/s of ``processes`` processes, ``n_envs`` envs each, stepping random actions
+    (no network)."""
     from a3c_exp.envs.vizdoom_env import prepare_workdir
 
     prepare_workdir(workdir)
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     procs = [
-        ctx.Process(target=_random_stepper, args=(env_cfg, seconds, str(workdir), i, out))
+        ctx.Process(target=_random_stepper, args=(env_cfg, n_envs, seconds, str(workdir), i, out))
         for i in range(processes)
     ]
     for proc in procs:
@@ -69,12 +76,15 @@ def ceiling(env_cfg: dict, processes: int, seconds: float, workdir: Path) -> flo
     return total
 
 
-def _tree_rss(proc: psutil.Process) -> int:
-    total = proc.memory_info().rss
-    for child in proc.children(recursive=True):
+def _tree_memory(proc: psutil.Process) -> tuple[int, int]:
+    """Resident and unique (USS) bytes of a worker and its child processes (its engines)."""
+    rss, uss = 0, 0
+    for member in [proc, *proc.children(recursive=True)]:
         with contextlib.suppress(psutil.NoSuchProcess):
-            total += child.memory_info().rss
-    return total
+            info = member.memory_full_info()
+            rss += info.rss
+            uss += info.uss
+    return rss, uss
 
 
 def train_run(args, workers: int, run_dir: Path) -> dict:
@@ -90,24 +100,27 @@ def train_run(args, workers: int, run_dir: Path) -> dict:
         "target_reward=null",
         "video_every=0",
         f"seed={args.seed}",
+        *args.overrides,
     )
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     main = psutil.Process(proc.pid)
-    peak_worker, peak_main = 0, 0
+    peak_worker, peak_worker_uss, peak_main = 0, 0, 0
     while proc.poll() is None:
         try:
             peak_main = max(peak_main, main.memory_info().rss)
-            for child in main.children():
-                if child.name().startswith("python"):
-                    peak_worker = max(peak_worker, _tree_rss(child))
+            for worker in worker_processes(proc.pid):
+                rss, uss = _tree_memory(worker)
+                peak_worker = max(peak_worker, rss)
+                peak_worker_uss = max(peak_worker_uss, uss)
         except psutil.NoSuchProcess:
             pass
-        time.sleep(0.5)
+        time.sleep(1.0)
     with open(run_dir / "metrics.csv", newline="") as handle:
         rows = [r for r in csv.DictReader(handle) if float(r["Perf/Time"]) >= args.warmup]
     return summarise(rows, args.solved) | {
-        "peak_worker_mb": peak_worker / 2**20,
-        "peak_main_mb": peak_main / 2**20,
+        "peak_worker_mb": peak_worker / 1e6,
+        "peak_worker_uss_mb": peak_worker_uss / 1e6,
+        "peak_main_mb": peak_main / 1e6,
     }
 
 
@@ -139,7 +152,10 @@ def summarise(rows: list[dict], solved: float) -> dict:
 
 def main() -> None:
     """Measure, print the table, write JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="Arguments after -- are passed to every training run, e.g. -- envs_per_worker=1",
+    )
     parser.add_argument("--env", default="doom", help="env config name (conf/env/)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--seconds", type=float, default=120.0, help="time budget per run")
@@ -148,6 +164,7 @@ def main() -> None:
     parser.add_argument("--solved", type=float, default=0.75, help="reward that counts as solved")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=Path("bench_throughput.json"))
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every training run")
     args = parser.parse_args()
 
     from hydra import compose, initialize_config_dir
@@ -157,20 +174,25 @@ def main() -> None:
 
     register_configs()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        env_cfg = validate(compose("train", [f"env={args.env}"]))["env"]
+        composed = validate(compose("train", [f"env={args.env}", *args.overrides]))
+    env_cfg, n_envs = composed["env"], composed["envs_per_worker"]
 
     results = []
     with tempfile.TemporaryDirectory(prefix="a3c-bench-") as tmp:
         for workers in args.workers:
-            ceil = ceiling(env_cfg, workers, args.ceiling_seconds, Path(tmp) / "ceiling")
+            ceil = ceiling(env_cfg, workers, n_envs, args.ceiling_seconds, Path(tmp) / "ceiling")
             run = train_run(args, workers, Path(tmp) / f"w{workers}")
             results.append({"workers": workers, "ceiling_steps_per_s": ceil, **run})
             print(json.dumps(results[-1]), flush=True)
 
-    print(f"\n{args.env}, {args.seconds:.0f} s per run, machine: {psutil.cpu_count()} CPUs")
+    print(
+        f"\n{args.env}, envs_per_worker={n_envs}, {args.seconds:.0f} s per run, "
+        f"machine: {psutil.cpu_count()} CPUs; overrides: {' '.join(args.overrides) or '-'}"
+    )
+    print("MB/wkr: peak resident MB (10^6 B) of a worker with its engines; USS: its unshared part")
     header = (
         f"{'workers':>7} {'ceiling':>8} {'train':>7} {'ratio':>6} {'before':>7} "
-        f"{'after':>7} {'solved s':>8} {'MB/wkr':>7}  ms/step " + " ".join(PHASES)
+        f"{'after':>7} {'solved s':>8} {'MB/wkr':>7} {'USS':>5}  ms/step " + " ".join(PHASES)
     )
     print(header)
     best = max((r["steps_per_s"] or 0) for r in results)
@@ -181,7 +203,7 @@ def main() -> None:
             f"{r['workers']:>7} {fmt(r['ceiling_steps_per_s'], 8)} {fmt(r['steps_per_s'])} "
             f"{(r['steps_per_s'] or 0) / r['ceiling_steps_per_s']:>6.2f} "
             f"{fmt(r['before_solved'])} {fmt(r['after_solved'])} {fmt(r['solved_at_s'], 8)} "
-            f"{r['peak_worker_mb']:>7.0f}  {split}"
+            f"{r['peak_worker_mb']:>7.0f} {r['peak_worker_uss_mb']:>5.0f}  {split}"
         )
     if len(results) > 1:
         first = results[0]["steps_per_s"] or 1

@@ -23,18 +23,7 @@ from pathlib import Path
 import psutil
 
 from a3c_exp.overrides import train_command
-
-
-def worker_processes(main: psutil.Process) -> list[psutil.Process]:
-    """The run's worker processes (children running multiprocessing's spawn entry point)."""
-    workers = []
-    for child in main.children():
-        try:
-            if "spawn_main" in " ".join(child.cmdline()):
-                workers.append(child)
-        except psutil.Error:
-            continue
-    return workers
+from a3c_exp.runtime.processes import worker_processes
 
 
 def main() -> int:
@@ -73,7 +62,7 @@ def main() -> int:
         time.sleep(max(0.0, start + (index + 1) * args.kill_every - time.monotonic()))
         for child in main_proc.children(recursive=True):
             seen.add(child.pid)
-        workers = worker_processes(main_proc)
+        workers = worker_processes(main_proc.pid)
         if workers:
             victim = rng.choice(workers)
             victim.send_signal(signal.SIGKILL)

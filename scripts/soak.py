@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 
 from a3c_exp.overrides import train_command
+from a3c_exp.runtime.processes import worker_processes
 
 
 def rss_mb(proc: psutil.Process, with_children: bool) -> float:
@@ -62,9 +63,9 @@ def main() -> int:
         while proc.poll() is None:
             time.sleep(args.every)
             try:
-                workers = [c for c in main_proc.children() if "spawn_main" in " ".join(c.cmdline())]
+                workers = worker_processes(proc.pid)
                 sample = {"t": time.monotonic() - start, "main": rss_mb(main_proc, False)}
-                for index, worker in enumerate(sorted(workers, key=lambda w: w.pid)):
+                for index, worker in enumerate(workers):
                     sample[f"worker{index}"] = rss_mb(worker, True)
                 samples.append(sample)
             except psutil.Error:

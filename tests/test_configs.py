@@ -65,7 +65,10 @@ def test_defaults_are_the_tutorial(compose_train):
     assert data["model"]["_target_"].endswith("ConvLSTMActorCritic")
     assert data["rollout_len"] == 30 and data["loss"]["gamma"] == 0.99
     assert data["loss"]["entropy_coef"] == 0.01 and data["loss"]["max_grad_norm"] == 40.0
-    assert data["optim"]["lr"] == 1e-4 and data["logger"]["mode"] == "offline"
+    assert data["logger"]["mode"] == "offline"
+    # the one deliberate change: 4 games per worker learn together, at 4x the tutorial's lr
+    assert data["envs_per_worker"] == 4 and data["optim"]["lr"] == 4e-4
+    assert validate(compose_train(["env=cartpole"]))["envs_per_worker"] == 1
 
 
 def test_env_preset_selects_its_model_but_command_line_wins(compose_train):

@@ -9,6 +9,7 @@ import psutil
 import pytest
 
 from a3c_exp.checkpoint import load_checkpoint
+from a3c_exp.runtime.processes import worker_processes
 from tests.helpers import cli_env, read_metrics, run_train
 
 pytestmark = pytest.mark.slow
@@ -39,15 +40,7 @@ def _wait_for_training(run_dir, timeout=90):
 
 
 def _workers(proc):
-    """The worker processes (not multiprocessing's resource tracker)."""
-    workers = []
-    for child in psutil.Process(proc.pid).children():
-        try:
-            if "spawn_main" in " ".join(child.cmdline()):
-                workers.append(child)
-        except psutil.Error:  # exited while we looked
-            continue
-    return workers
+    return worker_processes(proc.pid)
 
 
 def test_worker_killed_with_sigkill_is_restarted(tmp_path):

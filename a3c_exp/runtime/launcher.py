@@ -81,10 +81,11 @@ class AsyncLauncher:
         self.checkpoints = checkpoints
         self.extra_counters = extra_counters or {}
         self._ctx = mp.get_context(cfg["start_method"])
+        self._cpus = sorted(os.sched_getaffinity(0))  # the CPUs this run may use
         if cfg["start_method"] == "forkserver":
             # The server imports torch and the worker code once; each worker is then a cheap fork
             # of it instead of a fresh interpreter importing everything again.
-            self._ctx.set_forkserver_preload(["a3c_exp.runtime.worker"])
+            self._ctx.set_forkserver_preload(["a3c_exp.runtime.worker", "a3c_exp.envs.vizdoom_env"])
         self._readers: dict[int, Any] = {}  # rank -> read end of that worker's stats pipe
         self._stop_event = self._ctx.Event()
         # flock, not multiprocessing.Lock: a worker killed inside the step must not freeze the
@@ -142,6 +143,11 @@ class AsyncLauncher:
         return previous
 
     def _start_workers(self) -> None:
+        # Worker processes (and the fork server) read this at start-up: glibc then serves every
+        # allocation above 64 KiB with its own mapping and returns it on free, instead of
+        # raising the threshold and keeping freed learning-pass buffers on the heap (~30 MB
+        # less resident memory per worker). A value the user exported wins.
+        os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "65536")
         for rank in range(self.cfg["workers"]):
             self._workers.append(self._spawn(rank))
         log.info("started %d workers (%s)", len(self._workers), self.cfg["start_method"])
@@ -164,6 +170,7 @@ class AsyncLauncher:
             parent_pid=os.getpid(),
             video_every=self.cfg["video_every"],
             video_dir=str(self.run_dir / "videos"),
+            cpu=self._cpus[rank % len(self._cpus)] if self.cfg["pin_cpus"] else None,
         )
         reader, writer = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(

@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,9 +45,10 @@ class WorkerSpec:
     obs_shape: tuple[int, ...]
     n_actions: int
     workdir: str
-    parent_pid: int
+    parent_pid: int  # the main process (with forkserver, not the direct parent)
     video_every: int = 0  # worker 0 records every n-th of its episodes as a GIF (0 = never)
     video_dir: str = ""
+    cpu: int | None = None  # pin the worker (and the engines it starts) to this CPU
 
 
 class _Terminated(Exception):
@@ -68,6 +70,16 @@ def _terminate_with_parent() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else (the pid was reused)
+        return False
+    return True
 
 
 def hand_over_gradients(local: ActorCritic, global_net: ActorCritic) -> None:
@@ -102,10 +114,17 @@ def run_worker(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _raise_terminated)
     _terminate_with_parent()
-    if os.getppid() != spec.parent_pid:  # the parent died before the request above
+    # The direct parent is the main process (spawn) or the fork server (forkserver), which
+    # exits when the main process does. A changed parent means it has gone: stop then.
+    parent = os.getppid()
+    if not _process_alive(spec.parent_pid):  # the main process died before the request above
         return
     torch.set_num_threads(1)
     torch.manual_seed(spec.seed)
+    if spec.cpu is not None:
+        # before the envs start: engine processes inherit the affinity and share the core,
+        # so a worker and its engines (which take turns) never wait on each other across cores
+        os.sched_setaffinity(0, {spec.cpu})
     envs: list[Any] = []
     try:
         records = spec.video_every > 0 and spec.rank == 0
@@ -137,7 +156,14 @@ def run_worker(
         )
         stats_conn.send({"type": "ready", "rank": spec.rank, "pid": os.getpid()})
         _train_loop(
-            spec, global_net, local, optimizer, collector, stats_conn, stop_event, optimizer_lock
+            spec,
+            global_net,
+            local,
+            optimizer,
+            collector,
+            stats_conn,
+            lambda: stop_event.is_set() or os.getppid() != parent,
+            optimizer_lock,
         )
     except _Terminated:
         pass
@@ -159,11 +185,11 @@ def _train_loop(
     optimizer: torch.optim.Optimizer,
     collector: RolloutCollector,
     stats_conn: Any,
-    stop_event: Any,
+    should_stop: Callable[[], bool],
     optimizer_lock: Any | None,
 ) -> None:
     max_grad_norm = spec.loss_cfg["max_grad_norm"]
-    while not stop_event.is_set() and os.getppid() == spec.parent_pid:
+    while not should_stop():
         t_sync = time.perf_counter()
         local.load_state_dict(global_net.state_dict())
         t_rollout = time.perf_counter()

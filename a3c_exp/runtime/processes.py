@@ -1,0 +1,25 @@
+"""Find a run's worker processes from outside (benchmarks, chaos and soak scripts, tests)."""
+
+from __future__ import annotations
+
+import psutil
+
+
+def worker_processes(main_pid: int) -> list[psutil.Process]:
+    """The worker processes of the training run whose main process is ``main_pid``.
+
+    With ``start_method=spawn`` they are children of the main process running multiprocessing's
+    ``spawn_main``; with ``forkserver`` they are the children of the fork server. Neither the
+    fork server nor multiprocessing's resource tracker is a worker. Sorted by pid.
+    """
+    workers = []
+    for child in psutil.Process(main_pid).children():
+        try:
+            command = " ".join(child.cmdline())
+            if "spawn_main" in command:
+                workers.append(child)
+            elif "forkserver" in command:
+                workers.extend(child.children())
+        except psutil.Error:  # exited while we looked
+            continue
+    return sorted(workers, key=lambda process: process.pid)

@@ -1,0 +1,133 @@
+"""Rollout collection over several envs, and the batched learning step against step-by-step."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from a3c_exp.algo.learning import rollout_loss
+from a3c_exp.algo.losses import a3c_loss
+from a3c_exp.algo.rollout import Rollout, RolloutCollector
+from a3c_exp.models import ConvLSTMActorCritic, MLPActorCritic
+
+LOSS_CFG = {"gamma": 0.9, "gae_lambda": 0.95, "value_coef": 0.5, "entropy_coef": 0.01}
+
+
+class CountingEnv(gym.Env):
+    """Episodes of exactly ``length`` steps; obs = (env id, step in episode, episode count)."""
+
+    def __init__(self, env_id: int, length: int):
+        self.env_id, self.length = env_id, length
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(3,), dtype=np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.t, self.episode = 0, 0
+
+    def _obs(self):
+        return np.array([self.env_id, self.t, self.episode], dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        self.episode += 1
+        return self._obs(), {}
+
+    def step(self, action):
+        self.t += 1
+        return self._obs(), float(self.t), self.t >= self.length, False, {}
+
+
+def _reference_values(net, obs, state, dones):
+    """Values from ``forward`` one step at a time, zeroing an env's state after its episode."""
+    values = []
+    h, c = state
+    for t in range(obs.shape[0]):
+        _, value, (h, c) = net(obs[t], (h, c))
+        values.append(value)
+        keep = (~dones[t]).float().view(1, -1, 1)
+        h, c = h * keep, c * keep
+    return torch.stack(values), (h, c)
+
+
+def test_rollouts_run_across_episode_ends_with_per_env_masks():
+    torch.manual_seed(0)
+    envs = [CountingEnv(0, length=3), CountingEnv(1, length=5)]
+    net = MLPActorCritic(obs_shape=[3], n_actions=2, hidden_sizes=[16], lstm_size=8)
+    collector = RolloutCollector(envs, net, rollout_len=7, seed=0)
+
+    first = collector.collect()
+    assert first.obs.shape == (7, 2, 3) and first.n_steps == 14
+    # env 0 ends an episode every 3 steps, env 1 every 5; the rollout goes on after each end
+    assert first.dones[:, 0].tolist() == [False, False, True, False, False, True, False]
+    assert first.dones[:, 1].tolist() == [False, False, False, False, True, False, False]
+    assert first.rewards[:, 0].tolist() == [1, 2, 3, 1, 2, 3, 1]
+    # the step after an episode end shows the reset observation of the next episode
+    assert first.obs[3, 0].tolist() == [0, 0, 2] and first.obs[5, 1].tolist() == [1, 0, 2]
+    finished = collector.episodes.pop_finished()
+    assert sorted(e["length"] for e in finished) == [3, 3, 5]
+
+    # the state carried into the next rollout, and V(s_T), follow the step-by-step reference
+    with torch.no_grad():
+        _, state = _reference_values(net, first.obs, first.initial_state, first.dones)
+        expected_bootstrap = net(collector._obs, state)[1]
+    second = collector.collect()
+    torch.testing.assert_close(second.initial_state[0], state[0])
+    torch.testing.assert_close(second.initial_state[1], state[1])
+    torch.testing.assert_close(first.bootstrap_values, expected_bootstrap)
+
+
+def test_bootstrap_is_zero_where_the_last_step_ended_an_episode():
+    envs = [CountingEnv(0, length=4), CountingEnv(1, length=3)]
+    net = MLPActorCritic(obs_shape=[3], n_actions=2, hidden_sizes=[16], lstm_size=8)
+    with torch.no_grad():
+        net.value_head.bias.fill_(5.0)  # so a non-zero bootstrap is far from 0
+    rollout = RolloutCollector(envs, net, rollout_len=4, seed=0).collect()
+    assert rollout.dones[-1].tolist() == [True, False]
+    assert rollout.bootstrap_values[0] == 0.0
+    assert abs(float(rollout.bootstrap_values[1])) > 1.0
+
+
+@pytest.mark.parametrize("n_envs", [1, 3])
+def test_batched_learning_step_equals_step_by_step(n_envs):
+    """One batched pass over the rollout gives the same loss and gradients as running each env
+    step by step with ``forward`` and summing the per-env losses."""
+    torch.manual_seed(0)
+    net = ConvLSTMActorCritic(obs_shape=[1, 84, 84], n_actions=3)
+    steps = 10
+    generator = torch.Generator().manual_seed(1)
+    rollout = Rollout(
+        obs=torch.randint(0, 256, (steps, n_envs, 1, 84, 84), dtype=torch.uint8),
+        actions=torch.randint(0, 3, (steps, n_envs), generator=generator),
+        rewards=torch.randn(steps, n_envs, generator=generator),
+        dones=torch.rand(steps, n_envs, generator=generator) < 0.25,
+        initial_state=tuple(0.1 * torch.randn(1, n_envs, 256) for _ in range(2)),
+        bootstrap_values=torch.randn(n_envs, generator=generator),
+    )
+    params = list(net.parameters())
+    batched = rollout_loss(net, rollout, LOSS_CFG)
+    batched_grads = torch.autograd.grad(batched.total, params)
+
+    total = 0.0
+    for b in range(n_envs):
+        h, c = (s[:, b : b + 1] for s in rollout.initial_state)
+        logits, values = [], []
+        for t in range(steps):
+            step_logits, value, (h, c) = net(rollout.obs[t, b : b + 1], (h, c))
+            logits.append(step_logits[0])
+            values.append(value[0])
+            if rollout.dones[t, b]:
+                h, c = torch.zeros_like(h), torch.zeros_like(c)
+        terms = a3c_loss(
+            torch.stack(logits),
+            torch.stack(values),
+            rollout.actions[:, b],
+            rollout.rewards[:, b],
+            rollout.dones[:, b],
+            float(rollout.bootstrap_values[b]) * float(not rollout.dones[-1, b]),
+            **{k: LOSS_CFG[k] for k in ("gamma", "gae_lambda", "value_coef", "entropy_coef")},
+        )
+        total = total + terms.total
+    reference_grads = torch.autograd.grad(total, params)
+    # the batched loss treats the bootstrap of a finished env as 0, like the reference
+    torch.testing.assert_close(batched.total, total, atol=1e-5, rtol=1e-5)
+    for got, ref in zip(batched_grads, reference_grads, strict=True):
+        torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-4)
