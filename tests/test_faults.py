@@ -1,5 +1,6 @@
 """Fault handling: killed workers restart, limits stop runs cleanly, NaN updates are skipped."""
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -17,9 +18,26 @@ pytestmark = pytest.mark.slow
 BASE = ["env=cartpole", "workers=2", "logger=none", "log_every=0.5", "target_reward=null"]
 
 
+_STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_run_outlives_its_test():
+    """A test that fails half-way must not leave its training run (and workers) running."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            tree = [*psutil.Process(proc.pid).children(recursive=True), psutil.Process(proc.pid)]
+            for process in tree:
+                with contextlib.suppress(psutil.Error):
+                    process.kill()
+            proc.wait(timeout=30)
+
+
 def _start(run_dir, *overrides):
     cmd = [sys.executable, "-m", "a3c_exp.train", f"hydra.run.dir={run_dir}", *BASE, *overrides]
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         cmd,
         env=cli_env(),
         cwd=run_dir.parent,
@@ -27,6 +45,8 @@ def _start(run_dir, *overrides):
         stderr=subprocess.STDOUT,
         text=True,
     )
+    _STARTED.append(proc)
+    return proc
 
 
 def _wait_for_training(run_dir, timeout=90):
