@@ -109,7 +109,9 @@ class TrainConfig:
     log_every: float = 5.0  # seconds between metric reports (console, CSV, W&B)
     objective: str = "final_mean_reward"  # what a job returns to sweepers (see OBJECTIVES)
     video_every: int = 25  # worker 0 saves every n-th episode as a GIF (and to W&B); 0 = never
-    pin_cpus: bool = False  # pin worker i and its engines to CPU i mod (CPUs available)
+    # pin worker i and its engines to CPU i mod (CPUs available): true, false, or auto = pin
+    # when workers >= CPUs (then the run uses every CPU anyway, so parallel jobs stay balanced)
+    pin_cpus: Any = "auto"
     lock_optimizer_step: bool = True  # serialise the (~1 ms) shared optimizer step; see README
     start_method: str = "forkserver"  # torch.multiprocessing start method: forkserver or spawn
     shutdown_grace: float = 5.0  # seconds workers get to stop before they are terminated
@@ -131,6 +133,13 @@ def register_configs() -> None:
 def _check(condition: bool, key: str, value: Any, allowed: str) -> None:
     if not condition:
         raise ConfigError(f"{key}={value!r}: {allowed}")
+
+
+def pins_cpus(pin_cpus: bool | str, workers: int, cpus: int) -> bool:
+    """Whether workers are pinned to CPUs under the ``pin_cpus`` setting."""
+    if pin_cpus == "auto":
+        return workers >= cpus
+    return bool(pin_cpus)
 
 
 def _is_int(value: Any) -> bool:
@@ -160,6 +169,12 @@ def validate(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
         "start_method",
         data["start_method"],
         "allowed: spawn, forkserver (fork is unsafe once torch or W&B threads exist)",
+    )
+    _check(
+        data["pin_cpus"] in (True, False, "auto"),
+        "pin_cpus",
+        data["pin_cpus"],
+        "allowed: true, false, auto",
     )
     _check(
         data["objective"] in OBJECTIVES,

@@ -211,7 +211,8 @@ def main() -> None:
             "scaling vs first: "
             + ", ".join(f"{r['workers']}w {(r['steps_per_s'] or 0) / first:.2f}x" for r in results)
         )
-        print(f"worst/best: {min((r['steps_per_s'] or 0) for r in results) / best:.2f}")
+        most = max(results, key=lambda r: r["workers"])
+        print(f"{most['workers']} workers / best: {(most['steps_per_s'] or 0) / best:.2f}")
     args.json.write_text(
         json.dumps({"args": vars(args), "results": results}, default=str, indent=2)
     )

@@ -6,7 +6,7 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from a3c_exp.config import ConfigError, validate
+from a3c_exp.config import ConfigError, pins_cpus, validate
 from a3c_exp.envs.factory import EnvSpec
 from a3c_exp.envs.scenarios import shipped_scenarios
 from a3c_exp.models import build_model
@@ -90,6 +90,7 @@ BAD_VALUES = [
     ("env.frame_skip=0", "env.frame_skip=0"),
     ("max_time=-5", "max_time=-5"),
     ("start_method=fork", "start_method='fork'"),
+    ("pin_cpus=sometimes", "pin_cpus='sometimes': allowed: true, false, auto"),
     ("logger.mode=sometimes", "logger.mode='sometimes'"),
     ("resume=/nonexistent.ckpt", "resume='/nonexistent.ckpt'"),
 ]
@@ -153,3 +154,11 @@ def test_cli_rejects_bad_values_in_one_line_before_any_worker(tmp_path, args, ex
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(expected), result.stderr
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(
+    ("setting", "workers", "expected"),
+    [("auto", 2, True), ("auto", 8, True), ("auto", 1, False), (True, 1, True), (False, 8, False)],
+)
+def test_workers_are_pinned_when_they_fill_the_machine(setting, workers, expected):
+    assert pins_cpus(setting, workers, cpus=2) is expected

@@ -24,6 +24,7 @@ import torch.multiprocessing as mp
 
 from a3c_exp.algo.module import A3CModule
 from a3c_exp.checkpoint import CheckpointManager
+from a3c_exp.config import pins_cpus
 from a3c_exp.envs import EnvSpec
 from a3c_exp.reporting import MetricsSink, RunStats
 from a3c_exp.runtime.locks import FileLock
@@ -82,6 +83,7 @@ class AsyncLauncher:
         self.extra_counters = extra_counters or {}
         self._ctx = mp.get_context(cfg["start_method"])
         self._cpus = sorted(os.sched_getaffinity(0))  # the CPUs this run may use
+        self._pin = pins_cpus(cfg["pin_cpus"], cfg["workers"], len(self._cpus))
         if cfg["start_method"] == "forkserver":
             # The server imports torch and the worker code once; each worker is then a cheap fork
             # of it instead of a fresh interpreter importing everything again.
@@ -150,7 +152,13 @@ class AsyncLauncher:
         os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "65536")
         for rank in range(self.cfg["workers"]):
             self._workers.append(self._spawn(rank))
-        log.info("started %d workers (%s)", len(self._workers), self.cfg["start_method"])
+        log.info(
+            "started %d workers x %d envs (%s%s)",
+            len(self._workers),
+            self.cfg["envs_per_worker"],
+            self.cfg["start_method"],
+            f", pinned to CPUs {self._cpus}" if self._pin else "",
+        )
 
     def _spawn(self, rank: int) -> Any:
         """Start worker ``rank`` with a fresh env and a local net copied from the global one."""
@@ -170,7 +178,7 @@ class AsyncLauncher:
             parent_pid=os.getpid(),
             video_every=self.cfg["video_every"],
             video_dir=str(self.run_dir / "videos"),
-            cpu=self._cpus[rank % len(self._cpus)] if self.cfg["pin_cpus"] else None,
+            cpu=self._cpus[rank % len(self._cpus)] if self._pin else None,
         )
         reader, writer = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(
