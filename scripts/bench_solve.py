@@ -28,6 +28,11 @@ TASKS = {"doom": ("env=doom", 0.75), "cartpole": ("env=cartpole", 475.0)}
 REWARD = "Perf/Mean Reward (last 100)"
 
 
+def _solved(row: dict, target: float) -> bool:
+    """The row's last-100 mean reaches the target over a full window of 100 episodes."""
+    return bool(row[REWARD]) and float(row[REWARD]) >= target and float(row["Perf/Episodes"]) >= 100
+
+
 def solve_run(task: str, seed: int, overrides: list[str], max_seconds: float, run_dir: Path):
     """One run to the target; returns seconds and steps to solve (None if it did not)."""
     env_override, target = TASKS[task]
@@ -52,7 +57,7 @@ def solve_run(task: str, seed: int, overrides: list[str], max_seconds: float, ru
         )
     with open(run_dir / "metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    solved = next((r for r in rows if r[REWARD] and float(r[REWARD]) >= target), None)
+    solved = next((r for r in rows if _solved(r, target)), None)
     return {
         "task": task,
         "seed": seed,

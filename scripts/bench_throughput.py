@@ -135,7 +135,12 @@ def summarise(rows: list[dict], solved: float) -> dict:
     """Steps/s overall and before/after solving, and the mean per-step time of each phase."""
     reward = "Perf/Mean Reward (last 100)"
     solved_at = next(
-        (i for i, r in enumerate(rows) if r[reward] and float(r[reward]) >= solved), None
+        (
+            i
+            for i, r in enumerate(rows)
+            if r[reward] and float(r[reward]) >= solved and float(r["Perf/Episodes"]) >= 100
+        ),
+        None,
     )
     split = {}
     for phase in PHASES:
