@@ -1,7 +1,8 @@
-"""One A3C worker process: its own env and local network, gradients pushed to the global net.
+"""One A3C worker process: its own envs and local network, gradients pushed to the global net.
 
-Loop: copy global weights into the local net; roll out ``rollout_len`` steps (LSTM state carried
-across rollouts); compute the loss in one batched pass; clip gradients; hand them to the global
+Loop: copy global weights into the local net; roll out ``rollout_len`` steps of each of its
+``envs_per_worker`` envs (acting for all of them in one batched pass, LSTM state carried across
+rollouts); compute the loss of the whole rollout in one batched pass; clip gradients; hand them to the global
 parameters; step the shared optimizer; send plain-dict statistics to the main process through
 the worker's own pipe (a worker killed mid-message can only corrupt its own pipe).
 
