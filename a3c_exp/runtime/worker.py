@@ -2,9 +2,9 @@
 
 Loop: copy global weights into the local net; roll out ``rollout_len`` steps of each of its
 ``envs_per_worker`` envs (acting for all of them in one batched pass, LSTM state carried across
-rollouts); compute the loss of the whole rollout in one batched pass; clip gradients; hand them to the global
-parameters; step the shared optimizer; send plain-dict statistics to the main process through
-the worker's own pipe (a worker killed mid-message can only corrupt its own pipe).
+rollouts); compute the loss of the whole rollout in one batched pass; clip gradients; hand them
+to the global parameters; step the shared optimizer; send plain-dict statistics to the main
+process through the worker's own pipe (a worker killed mid-message can only corrupt its own pipe).
 
 This module imports no Lightning and no W&B: workers only need torch, the env and the maths.
 """
