@@ -72,3 +72,36 @@ def test_console_scripts_find_their_configs(command, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "Configuration groups" in result.stdout
+
+
+def _load_script(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS[0].parent / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _row(step, seconds, episodes, reward):
+    return {
+        "global_step": str(step),
+        "Perf/Time": str(seconds),
+        "Perf/Episodes": str(episodes),
+        "Perf/Mean Reward (last 100)": str(reward),
+    }
+
+
+def test_benchmarks_count_solved_only_over_a_full_window():
+    # a lucky first episode (0.9 over 3 episodes) is not a solve; the full window at 20 s is
+    rows = [
+        _row(1000, 10.0, 3, 0.9),
+        _row(3000, 20.0, 150, 0.8),
+        _row(4000, 30.0, 400, 0.8),
+    ]
+    throughput = _load_script("bench_throughput").summarise(rows, solved=0.75)
+    assert throughput["solved_at_s"] == 20.0
+    assert throughput["before_solved"] == pytest.approx(200.0)  # 2000 steps in 10 s
+    assert throughput["after_solved"] == pytest.approx(100.0)
+    solve = _load_script("bench_solve")
+    assert [solve._solved(r, 0.75) for r in rows] == [False, True, True]
