@@ -82,8 +82,10 @@ class AsyncLauncher:
         self.checkpoints = checkpoints
         self.extra_counters = extra_counters or {}
         self._ctx = mp.get_context(cfg["start_method"])
-        self._cpus = sorted(os.sched_getaffinity(0))  # the CPUs this run may use
-        self._pin = pins_cpus(cfg["pin_cpus"], cfg["workers"], len(self._cpus))
+        # the CPUs this run may use; pinning needs Linux's affinity calls
+        can_pin = hasattr(os, "sched_getaffinity") and hasattr(os, "sched_setaffinity")
+        self._cpus = sorted(os.sched_getaffinity(0)) if can_pin else []
+        self._pin = can_pin and pins_cpus(cfg["pin_cpus"], cfg["workers"], len(self._cpus))
         if cfg["start_method"] == "forkserver":
             # The server imports torch and the worker code once; each worker is then a cheap fork
             # of it instead of a fresh interpreter importing everything again.
