@@ -116,3 +116,32 @@ def test_resumed_run_continues_the_same_wandb_run(tmp_path):
     first_steps = [row["global_step"] for row in first.history if "global_step" in row]
     second_steps = [row["global_step"] for row in second.history if "global_step" in row]
     assert second_steps[0] >= first_steps[-1] and second_steps[-1] >= 6000
+
+
+def test_online_mode_without_credentials_stops_before_any_worker(tmp_path):
+    env = cli_env()
+    for key in ("WANDB_API_KEY", "WANDB_MODE", "NETRC"):
+        env.pop(key, None)
+    env["HOME"] = str(tmp_path)  # no ~/.netrc login
+    run_dir = tmp_path / "online"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "a3c_exp.train",
+            f"hydra.run.dir={run_dir}",
+            "env=cartpole",
+            "workers=1",
+            "logger.mode=online",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors and "logger.mode='online': no W&B credentials" in errors[0]
+    # stopped before any worker started: no "started N workers" line, no metrics row
+    assert "workers x" not in result.stdout + result.stderr and not read_metrics(run_dir)
