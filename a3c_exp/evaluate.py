@@ -42,7 +42,9 @@ def play_episodes(
     net = module.net.eval()
     try:
         for episode in range(episodes):
-            obs, _ = env.reset(seed=seed + episode)
+            # seeded once: the episodes that follow are reproducible from it, and a seeded
+            # ViZDoom reset restarts the engine (~0.16 s an episode)
+            obs, _ = env.reset(seed=seed if episode == 0 else None)
             state = net.initial_state(1)
             total, length, done = 0.0, 0, False
             while not done and length < max_steps:
