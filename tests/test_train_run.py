@@ -1,5 +1,7 @@
-"""End-to-end CartPole runs through the CLI: checkpoint, load_from_checkpoint, resume, SIGINT."""
+"""End-to-end CartPole runs through the CLI: checkpoint, load_from_checkpoint, evaluation,
+resume, SIGINT."""
 
+import json
 import os
 import signal
 import subprocess
@@ -44,6 +46,41 @@ def test_checkpoint_loads_with_lightning_and_no_arguments(smoke_run):
     assert payload["a3c"]["global_step"] >= 3000
     state = payload["optimizer_states"][0]["state"]
     assert float(state[0]["step"]) == payload["a3c"]["updates"] - payload["a3c"]["skipped_updates"]
+
+
+def _evaluate(run_dir, out_dir, *overrides):
+    cmd = [
+        sys.executable,
+        "-m",
+        "a3c_exp.evaluate",
+        f"checkpoint={run_dir / 'checkpoints' / 'last.ckpt'}",
+        f"hydra.run.dir={out_dir}",
+        *overrides,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=cli_env())
+
+
+def test_evaluation_is_reproducible_and_reports_every_episode(smoke_run, tmp_path):
+    run_dir, _ = smoke_run
+    reports = []
+    for name in ("first", "second"):
+        result = _evaluate(run_dir, tmp_path / name, "episodes=5")
+        assert result.returncode == 0, result.stderr
+        reports.append(json.loads((tmp_path / name / "eval.json").read_text()))
+    first, second = reports
+    assert first["episodes"] == 5 and len(first["per_episode"]) == 5
+    rewards = [episode["reward"] for episode in first["per_episode"]]
+    assert first["mean_reward"] == pytest.approx(sum(rewards) / 5)
+    # one seed for the whole evaluation: the same episodes every time
+    assert first["per_episode"] == second["per_episode"]
+
+
+def test_evaluation_of_a_missing_checkpoint_is_one_line_error(tmp_path):
+    result = _evaluate(tmp_path / "nowhere", tmp_path / "out")
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip().startswith("error:") and len(result.stderr.strip().splitlines()) == 1
+    )
 
 
 def test_resume_continues_steps_network_and_optimizer(smoke_run, tmp_path):
