@@ -62,7 +62,7 @@ def test_rollouts_run_across_episode_ends_with_per_env_masks():
     assert first.rewards[:, 0].tolist() == [1, 2, 3, 1, 2, 3, 1]
     # the step after an episode end shows the reset observation of the next episode
     assert first.obs[3, 0].tolist() == [0, 0, 2] and first.obs[5, 1].tolist() == [1, 0, 2]
-    finished = collector.episodes.pop_finished()
+    finished = collector.pop_finished_episodes()
     assert sorted(e["length"] for e in finished) == [3, 3, 5]
 
     # the state carried into the next rollout, and V(s_T), follow the step-by-step reference

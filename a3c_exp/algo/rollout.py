@@ -133,8 +133,7 @@ class RolloutCollector:
         # (B, *obs_shape): the envs' current observations
         self._obs = torch.stack([torch.as_tensor(obs) for obs in first])
         self._state = net.initial_state(len(self.envs))
-        self.episodes = EpisodeTracker()
-        self._running = [EpisodeTracker() for _ in self.envs]
+        self._episodes = [EpisodeTracker() for _ in self.envs]  # one per env
         self._obs_buffer = torch.empty((rollout_len, *self._obs.shape), dtype=self._obs.dtype)
         self._generator = torch.Generator().manual_seed(seed)
         self.env_seconds = 0.0  # time spent inside env.step/reset (the rest of collect is acting)
@@ -171,6 +170,10 @@ class RolloutCollector:
             bootstrap_values=bootstrap.clone(),
         )
 
+    def pop_finished_episodes(self) -> list[dict[str, float]]:
+        """Episodes of any env finished since the last call (reward, length, mean value)."""
+        return [episode for tracker in self._episodes for episode in tracker.pop_finished()]
+
     def _step_env(self, i: int, action: int, value: float) -> tuple[float, bool]:
         """Step env ``i``; reset it (and zero its state) when its episode ends."""
         env = self.envs[i]
@@ -181,15 +184,14 @@ class RolloutCollector:
         if recorder is not None:
             recorder.step()
         reward = float(reward)
-        self._running[i].add(reward, value)
+        self._episodes[i].add(reward, value)
         if truncated and not terminated and self.truncation_discount is not None:
             env_state = tuple(s[:, i : i + 1] for s in self._state)
             _, final_value, _ = self.net(torch.as_tensor(obs).unsqueeze(0), env_state)
             reward += self.truncation_discount * float(final_value)
         done = terminated or truncated
         if done:
-            self._running[i].end_episode()
-            self.episodes.finished.extend(self._running[i].pop_finished())
+            self._episodes[i].end_episode()
             env_start = time.perf_counter()
             obs, _ = env.reset()
             self.env_seconds += time.perf_counter() - env_start

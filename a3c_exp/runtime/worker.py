@@ -220,7 +220,7 @@ def _train_loop(
                 "type": "update",
                 "rank": spec.rank,
                 "steps": n,
-                "episodes": collector.episodes.pop_finished(),
+                "episodes": collector.pop_finished_episodes(),
                 "videos": collector.recorder.pop_written() if collector.recorder else [],
                 "value_loss": float(terms.value_loss.detach()) / n,
                 "policy_loss": float(terms.policy_loss.detach()) / n,
