@@ -15,7 +15,6 @@ Usage: python scripts/bench_throughput.py [--env doom] [--workers 1 2 4 8] [--se
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
 import multiprocessing as mp
@@ -28,7 +27,7 @@ import psutil
 
 from a3c_exp.overrides import train_command
 from a3c_exp.reporting.stats import TIMING_PHASES, timing_key
-from a3c_exp.runtime.processes import worker_processes
+from a3c_exp.runtime.processes import tree_memory, worker_processes
 
 PHASES = TIMING_PHASES
 
@@ -76,17 +75,6 @@ def ceiling(env_cfg: dict, processes: int, n_envs: int, seconds: float, workdir:
     return total
 
 
-def _tree_memory(proc: psutil.Process) -> tuple[int, int]:
-    """Resident and unique (USS) bytes of a worker and its child processes (its engines)."""
-    rss, uss = 0, 0
-    for member in [proc, *proc.children(recursive=True)]:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            info = member.memory_full_info()
-            rss += info.rss
-            uss += info.uss
-    return rss, uss
-
-
 def train_run(args, workers: int, run_dir: Path) -> dict:
     """One bounded training run; returns its throughput, time split and memory figures."""
     cmd = train_command(
@@ -109,7 +97,7 @@ def train_run(args, workers: int, run_dir: Path) -> dict:
         try:
             peak_main = max(peak_main, main.memory_info().rss)
             for worker in worker_processes(proc.pid):
-                rss, uss = _tree_memory(worker)
+                rss, uss = tree_memory(worker)
                 peak_worker = max(peak_worker, rss)
                 peak_worker_uss = max(peak_worker_uss, uss)
         except psutil.NoSuchProcess:

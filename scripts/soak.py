@@ -9,7 +9,6 @@ Usage: python scripts/soak.py [--env doom] [--workers 8] [--minutes 30] [--from-
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import subprocess
 import sys
@@ -20,17 +19,7 @@ from pathlib import Path
 import psutil
 
 from a3c_exp.overrides import train_command
-from a3c_exp.runtime.processes import worker_processes
-
-
-def rss_mb(proc: psutil.Process, with_children: bool) -> float:
-    """Resident memory of a process (and its descendants) in MiB."""
-    total = proc.memory_info().rss
-    if with_children:
-        for child in proc.children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                total += child.memory_info().rss
-    return total / 2**20
+from a3c_exp.runtime.processes import tree_memory, worker_processes
 
 
 def main() -> int:
@@ -64,9 +53,12 @@ def main() -> int:
             time.sleep(args.every)
             try:
                 workers = worker_processes(proc.pid)
-                sample = {"t": time.monotonic() - start, "main": rss_mb(main_proc, False)}
+                sample = {
+                    "t": time.monotonic() - start,
+                    "main": main_proc.memory_info().rss / 2**20,
+                }
                 for index, worker in enumerate(workers):
-                    sample[f"worker{index}"] = rss_mb(worker, True)
+                    sample[f"worker{index}"] = tree_memory(worker)[0] / 2**20
                 samples.append(sample)
             except psutil.Error:
                 continue

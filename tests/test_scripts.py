@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,22 @@ def test_benchmarks_count_solved_only_over_a_full_window():
     assert throughput["after_solved"] == pytest.approx(100.0)
     solve = _load_script("bench_solve")
     assert [solve._solved(r, 0.75) for r in rows] == [False, True, True]
+
+
+def test_tree_memory_counts_child_processes():
+    import psutil
+
+    from a3c_exp.runtime.processes import tree_memory
+
+    me = psutil.Process()
+    alone_rss, alone_uss = tree_memory(me)
+    assert alone_rss >= alone_uss > 0
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        time.sleep(0.5)
+        child_rss = psutil.Process(child.pid).memory_info().rss
+        with_child_rss, _ = tree_memory(me)
+        assert with_child_rss >= alone_rss + child_rss // 2
+    finally:
+        child.kill()
+        child.wait()

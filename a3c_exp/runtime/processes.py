@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import psutil
 
 
@@ -23,3 +25,15 @@ def worker_processes(main_pid: int) -> list[psutil.Process]:
         except psutil.Error:  # exited while we looked
             continue
     return sorted(workers, key=lambda process: process.pid)
+
+
+def tree_memory(process: psutil.Process) -> tuple[int, int]:
+    """Resident (RSS) and unique (USS) bytes of a process with all its descendants (a worker
+    and its ViZDoom engines); members that exit while being read are skipped."""
+    rss, uss = 0, 0
+    for member in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            info = member.memory_full_info()
+            rss += info.rss
+            uss += info.uss
+    return rss, uss
