@@ -1,20 +1,37 @@
-"""Checkpoint files: atomic writes, rotation, and safe loading.
+"""Checkpoint files: consistent snapshots, atomic writes, rotation, and safe loading.
 
 A checkpoint is a Lightning-format dict (``state_dict``, ``hyper_parameters``,
 ``pytorch-lightning_version``, ``optimizer_states``) plus an ``a3c`` section with the run's
 counters, so ``A3CModule.load_from_checkpoint(path)`` works and ``resume=`` continues the run.
+
+Trust: loading reads tensors and plain data only (``weights_only=True``) and then checks the
+stored config as data (``A3CModule`` refuses any key that would call code), so a checkpoint
+can never make this package run something it names.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import math
 import os
 import pickle
 import re
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+from a3c_exp.optim.shared import clone_state_dict, load_shared_state, optimizer_name
+
+if TYPE_CHECKING:
+    from a3c_exp.algo.module import A3CModule
+    from a3c_exp.config import TrainConfig
+
+log = logging.getLogger("a3c_exp")
 
 
 class CheckpointError(ValueError):
@@ -58,11 +75,152 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path}: cannot be read: {reason}") from None
     if not isinstance(payload, dict) or "state_dict" not in payload or "a3c" not in payload:
         raise CheckpointError(f"checkpoint {path}: not an a3c-exp checkpoint (no state_dict/a3c)")
+    _refuse_calls(payload, path)
     return payload
 
 
+def _refuse_calls(payload: dict[str, Any], path: Path) -> None:
+    """Refuse a checkpoint whose stored config names code to call, whatever reads it next."""
+    from a3c_exp.config import ConfigError, refuse_call_keys, upgrade_legacy_sections
+
+    hparams = payload.get("hyper_parameters") or {}
+    try:
+        refuse_call_keys({k: v for k, v in hparams.items() if k != "cfg"})
+        if isinstance(hparams.get("cfg"), dict):
+            refuse_call_keys(upgrade_legacy_sections(hparams["cfg"]))
+    except ConfigError as err:
+        raise CheckpointError(f"checkpoint {path}: refused: {err}") from None
+
+
+def module_from_checkpoint(path: str | os.PathLike) -> tuple[A3CModule, dict[str, Any]]:
+    """The module a checkpoint holds, built by name from its checked config; and the payload.
+
+    Raises CheckpointError with one line naming the file and the refused key or problem.
+    """
+    from a3c_exp.algo.module import A3CModule
+    from a3c_exp.config import ConfigError
+
+    payload = load_checkpoint(path)
+    hparams = payload.get("hyper_parameters") or {}
+    try:
+        module = A3CModule(hparams["cfg"], list(hparams["obs_shape"]), int(hparams["n_actions"]))
+    except (ConfigError, KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"checkpoint {path}: refused: {err}") from None
+    module.load_state_dict(payload["state_dict"])
+    return module, payload
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Weights, optimizer statistics and applied-update count copied at one instant."""
+
+    weights: dict[str, torch.Tensor]
+    optimizer_state: dict[str, Any]
+    optimizer: str  # registry name of the optimizer
+    applied_updates: int
+
+
+def take_snapshot(
+    module: A3CModule,
+    optimizer: torch.optim.Optimizer,
+    lock: Any | None,
+    applied_updates: Callable[[], int],
+) -> Snapshot:
+    """Copy weights, optimizer state and the update count together, under the step lock.
+
+    Workers step the shared optimizer under the same lock, so no step lands between the copies:
+    the moments, Adam's step count and the weights all belong to the same update.
+    """
+    with lock if lock is not None else contextlib.nullcontext():
+        weights = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        state = clone_state_dict(optimizer)
+        applied = int(applied_updates())
+    return Snapshot(weights, state, optimizer_name(optimizer), applied)
+
+
+def checkpoint_payload(
+    module: A3CModule, snapshot: Snapshot, counters: dict[str, Any]
+) -> dict[str, Any]:
+    """A Lightning-format checkpoint dict of a snapshot and the run's counters."""
+    import pytorch_lightning as pl
+
+    from a3c_exp.algo.module import CHECKPOINT_FORMAT
+
+    return {
+        "state_dict": snapshot.weights,
+        "hyper_parameters": dict(module.hparams),
+        "pytorch-lightning_version": pl.__version__,
+        "epoch": 0,
+        "global_step": int(counters.get("global_step", 0)),
+        "optimizer_states": [snapshot.optimizer_state],
+        "a3c": {
+            "format": CHECKPOINT_FORMAT,
+            **counters,
+            "optimizer": snapshot.optimizer,
+            "updates": snapshot.applied_updates,
+        },
+    }
+
+
+def _saved_optimizer_name(payload: dict[str, Any]) -> str | None:
+    name = payload["a3c"].get("optimizer")
+    if name is None:  # format 1: tell the kind from the statistics it holds
+        states = (payload.get("optimizer_states") or [{}])[0].get("state", {})
+        keys = {key for state in states.values() for key in state}
+        name = "shared_adam" if "exp_avg" in keys else "shared_rmsprop" if keys else None
+    return name
+
+
+def restore_checkpoint(
+    module: A3CModule,
+    optimizer: torch.optim.Optimizer,
+    payload: dict[str, Any],
+    cfg: TrainConfig,
+) -> None:
+    """Load a checkpoint's weights (and optimizer statistics) into the shared tensors.
+
+    The config in force decides every hyperparameter; the checkpoint gives only state. An
+    optimizer of another kind is refused unless ``resume_optimizer_state=false``.
+    Raises ValueError with one line.
+    """
+    own = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    saved = {k: tuple(v.shape) for k, v in payload["state_dict"].items()}
+    if own != saved:
+        diff = sorted(set(own.items()) ^ set(saved.items()))
+        raise ValueError(
+            f"the checkpoint's network does not match this config's model "
+            f"(first difference: {diff[0][0]})"
+        )
+    saved_optimizer = _saved_optimizer_name(payload)
+    if cfg.resume_optimizer_state and saved_optimizer not in (None, cfg.optim.name):
+        raise ValueError(
+            f"the checkpoint was trained with optim={saved_optimizer}, this run uses "
+            f"optim={cfg.optim.name}; add resume_optimizer_state=false to start the "
+            "optimizer's statistics afresh (weights and counters are still restored)"
+        )
+    with torch.no_grad():
+        for name, tensor in module.state_dict().items():
+            tensor.copy_(payload["state_dict"][name])
+    if cfg.resume_optimizer_state and payload.get("optimizer_states"):
+        load_shared_state(optimizer, payload["optimizer_states"][0])
+    _log_changed_values(payload, cfg)
+
+
+def _log_changed_values(payload: dict[str, Any], cfg: TrainConfig) -> None:
+    """Say which optimizer and loss values differ from the checkpoint's (the new ones hold)."""
+    from a3c_exp.config import as_plain_data
+
+    stored = (payload.get("hyper_parameters") or {}).get("cfg") or {}
+    now = as_plain_data(cfg)
+    for section in ("optim", "loss"):
+        old_values = stored.get(section) or {}
+        for key, value in now[section].items():
+            if key in old_values and old_values[key] != value:
+                log.info("resume: %s.%s %s -> %s (in force)", section, key, old_values[key], value)
+
+
 def _mean_reward(payload: dict[str, Any]) -> float | None:
-    rewards = payload.get("a3c", {}).get("recent_rewards") or []
+    rewards = [r for r in payload.get("a3c", {}).get("recent_rewards") or [] if math.isfinite(r)]
     return sum(rewards) / len(rewards) if len(rewards) >= 100 else None
 
 
@@ -72,22 +230,27 @@ class CheckpointManager:
     def __init__(self, directory: Path, keep: int, best_reward: float | None = None):
         self.directory = Path(directory)
         self.keep = keep
-        self.best_reward = best_reward
+        self.best_reward = best_reward  # the last-100 mean of best.ckpt (resume: its own)
 
     def save(self, payload: dict[str, Any], step: int, periodic: bool) -> Path:
         """Write ``last.ckpt`` (and a numbered copy when ``periodic``); return the last path.
 
-        ``best.ckpt`` is rewritten whenever the payload's last-100 mean reward is the best seen.
+        ``best.ckpt`` is rewritten whenever the payload's last-100 mean reward beats the best
+        checkpoint written so far. Every file is written from the one payload (one snapshot);
+        the payload records the best checkpointed reward so a resumed run compares against it.
         """
+        reward = _mean_reward(payload)
+        is_best = reward is not None and (self.best_reward is None or reward > self.best_reward)
+        if is_best:
+            self.best_reward = reward
+        payload["a3c"]["best_checkpoint_reward"] = self.best_reward
         last = self.directory / "last.ckpt"
         atomic_save(payload, last)
         if periodic and self.keep > 0:
             atomic_save(payload, self.directory / f"step-{step:010d}.ckpt")
             self._rotate()
-        reward = _mean_reward(payload)
-        if reward is not None and (self.best_reward is None or reward > self.best_reward):
+        if is_best:
             atomic_save(payload, self.best_path)
-            self.best_reward = reward
         return last
 
     @property

@@ -2,7 +2,8 @@
 
 Rebuilds the environment and the network from the checkpoint alone, plays ``episodes`` episodes,
 prints mean ± std reward and length, writes ``eval.json`` (and a GIF with ``record=true``) in the
-output directory.
+output directory. The checkpoint is data: its network is built by name from this package's
+registry, and an env id that would import a module (``package.module:Env-v0``) is refused.
 """
 
 from __future__ import annotations
@@ -11,17 +12,20 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
 from omegaconf import DictConfig
+
+if TYPE_CHECKING:
+    from a3c_exp.config import EnvConfig
 
 log = logging.getLogger("a3c_exp")
 
 
 def play_episodes(
     module: Any,
-    env_cfg: dict[str, Any],
+    env_cfg: EnvConfig,
     episodes: int,
     greedy: bool,
     seed: int,
@@ -68,7 +72,7 @@ def play_episodes(
     if record_path is not None and frames:
         import imageio.v2 as imageio
 
-        imageio.mimsave(record_path, frames, duration=1000 / 35 * env_cfg.get("frame_skip", 1))
+        imageio.mimsave(record_path, frames, duration=1000 / 35 * env_cfg.frame_skip)
     return results
 
 
@@ -77,17 +81,24 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     import numpy as np
     from hydra.core.hydra_config import HydraConfig
 
-    from a3c_exp.algo.module import A3CModule
-    from a3c_exp.checkpoint import load_checkpoint
+    from a3c_exp.checkpoint import CheckpointError, module_from_checkpoint
+    from a3c_exp.config import ConfigError, EnvConfig, parse_section
 
     if cfg.episodes < 1:
         raise ValueError(f"episodes={cfg.episodes!r}: must be an integer >= 1")
     path = Path(cfg.checkpoint).expanduser()
-    load_checkpoint(path)  # clear one-line error for a missing, corrupt or foreign file
-    module = A3CModule.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+    module, _ = module_from_checkpoint(path)
+    try:
+        env_cfg = parse_section(EnvConfig, module.hparams.cfg.get("env", {}), "env")
+    except ConfigError as err:
+        raise CheckpointError(f"checkpoint {path}: refused: {err}") from None
+    if env_cfg.kind == "gym" and ":" in (env_cfg.id or ""):
+        raise CheckpointError(
+            f"checkpoint {path}: refused: env.id={env_cfg.id!r} names a module to import; "
+            "evaluation imports nothing a checkpoint names"
+        )
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    env_cfg = module.hparams.cfg["env"]
     record_path = out_dir / "episode.gif" if cfg.record else None
     results = play_episodes(
         module,
@@ -103,7 +114,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     lengths = np.array([r["length"] for r in results])
     report = {
         "checkpoint": str(path),
-        "env": env_cfg["name"],
+        "env": env_cfg.name,
         "episodes": len(results),
         "greedy": bool(cfg.greedy),
         "mean_reward": float(rewards.mean()),
@@ -116,7 +127,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     (out_dir / "eval.json").write_text(json.dumps(report, indent=2))
     log.info(
         "%s: reward %.3f ± %.3f, length %.1f ± %.1f over %d episodes -> %s",
-        env_cfg["name"],
+        env_cfg.name,
         report["mean_reward"],
         report["std_reward"],
         report["mean_length"],

@@ -1,4 +1,4 @@
-"""Checks on command-line overrides before Hydra composes, and run names built from them."""
+"""Command-line overrides: one-line composition errors, and run names built from overrides."""
 
 from __future__ import annotations
 
@@ -23,23 +23,40 @@ ABBREVIATIONS = {
 
 
 def group_options(group: str) -> list[str]:
-    """The options of a config group: the yaml files in ``conf/<group>/``."""
+    """The options this package ships for a config group: the yaml files in ``conf/<group>/``."""
     return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
 
 
-def check_group_overrides(args: Sequence[str]) -> str | None:
-    """Return a one-line error for the first ``group=option`` naming no such option, else None."""
-    for arg in args:
-        if "=" not in arg or arg.startswith("-") or arg.startswith("hydra"):
-            continue
-        key, _, value = arg.lstrip("+~").partition("=")
-        if key not in GROUPS:
-            continue
-        options = group_options(key)
-        for option in value.split(","):
-            if option and option != "null" and option not in options:
-                return f"{key}={option!r}: unknown {key} config; allowed: {', '.join(options)}"
-    return None
+def composition_error_line(err: BaseException) -> str | None:
+    """One line for an error Hydra raised while parsing overrides or composing; else None.
+
+    Hydra itself parses the command line (its whole override and sweep grammar) and looks
+    options up on its search path (``--config-dir`` and ``hydra.searchpath`` included); this
+    only shortens what it reports to the line a user needs.
+    """
+    from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(err, MissingConfigException) and err.missing_cfg_file and err.options:
+        group, _, option = str(err.missing_cfg_file).rpartition("/")
+        if group:
+            return f"{group}={option!r}: unknown {group} option; allowed: {', '.join(err.options)}"
+    if isinstance(err, OverrideParseException):
+        return f"{err.override}: {str(err).strip().splitlines()[0]} (Hydra's override grammar)"
+    if not isinstance(err, HydraException | OmegaConfBaseException):
+        return None
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    cause = err.__cause__
+    if isinstance(cause, OmegaConfBaseException | HydraException):
+        lines.append(str(cause).strip().splitlines()[0])
+    keep = [
+        line
+        for line in lines
+        if not line.startswith(
+            ("full_key:", "object_type=", "reference_type=", "Config search", "See https://")
+        )
+    ]
+    return " ".join(keep[:3]) if keep else type(err).__name__
 
 
 def run_name(env_name: str, workers: int, task_overrides: Sequence[str]) -> str:

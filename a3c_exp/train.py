@@ -1,15 +1,19 @@
 """Training entry point: ``python -m a3c_exp.train [overrides]`` (console script ``a3c-train``).
 
-Composes the config with Hydra, validates it, builds the global model and shared optimizer, runs
-the asynchronous launcher and returns the sweep objective (mean reward of the last 100 episodes).
+Hydra composes the config (its own override and sweep grammar, config groups and search path);
+``load_config`` makes it one frozen, typed ``TrainConfig``; ``prepare`` fills in the values
+derived from the run's surroundings (resume path, sweep group, CPUs) once, before anything
+starts; then the run is built and started. It returns the sweep objective.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,15 +21,45 @@ import hydra
 from omegaconf import DictConfig
 
 from a3c_exp.config import ConfigError, register_configs
-from a3c_exp.overrides import check_group_overrides
 
 if TYPE_CHECKING:
+    from hydra.conf import HydraConf
+
+    from a3c_exp.config import TrainConfig
     from a3c_exp.runtime.launcher import RunResult
 
 log = logging.getLogger("a3c_exp")
 
 
-def train(cfg: DictConfig) -> RunResult:
+def prepare(cfg: TrainConfig, hydra_cfg: HydraConf) -> TrainConfig:
+    """Set the derived values (resume path, sweep group, worker CPUs) and return the result."""
+    from hydra.types import RunMode
+
+    from a3c_exp.config import available_cpus, pins_cpus
+    from a3c_exp.sweep import sweep_group
+
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    resume = cfg.resume
+    if resume == "latest":
+        latest = run_dir / "checkpoints" / "last.ckpt"
+        if not latest.is_file():
+            raise ConfigError(
+                f"resume='latest': no {latest} (set hydra.run.dir to the run to continue)"
+            )
+        resume = str(latest)
+    elif resume is not None:
+        resume = str(Path(resume).expanduser().resolve())
+    logger = cfg.logger
+    if hydra_cfg.mode == RunMode.MULTIRUN and logger.group is None:
+        logger = replace(logger, group=sweep_group(Path(hydra_cfg.sweep.dir)))  # one W&B group
+    worker_cpus = cfg.worker_cpus
+    can_pin = hasattr(os, "sched_getaffinity") and hasattr(os, "sched_setaffinity")
+    if worker_cpus is None and can_pin and pins_cpus(cfg.pin_cpus, cfg.workers, available_cpus()):
+        worker_cpus = sorted(os.sched_getaffinity(0))
+    return replace(cfg, resume=resume, logger=logger, worker_cpus=worker_cpus)
+
+
+def train(composed: DictConfig) -> RunResult:
     """Run one training job and return how it ended (exit code, summary, checkpoint)."""
     import numpy as np
     import torch
@@ -33,77 +67,70 @@ def train(cfg: DictConfig) -> RunResult:
     from hydra.types import RunMode
 
     from a3c_exp.algo.module import A3CModule
-    from a3c_exp.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
-    from a3c_exp.config import available_cpus, check_writable, validate
+    from a3c_exp.checkpoint import (
+        CheckpointError,
+        CheckpointManager,
+        load_checkpoint,
+        restore_checkpoint,
+    )
+    from a3c_exp.config import as_plain_data, available_cpus, check_writable, load_config
     from a3c_exp.envs import probe_env_spec
     from a3c_exp.overrides import run_name
     from a3c_exp.reporting import RunStats, build_sinks
     from a3c_exp.reporting.plots import plot_learning_curves
     from a3c_exp.runtime.launcher import AsyncLauncher
-    from a3c_exp.sweep import sweep_group
 
-    data = validate(cfg)
     hydra_cfg = HydraConfig.get()
+    cfg = prepare(load_config(composed), hydra_cfg)
     run_dir = Path(hydra_cfg.runtime.output_dir)
     check_writable(run_dir)
-    if data["workers"] > 4 * available_cpus():
-        log.warning(
-            "workers=%d on %d CPUs: heavy oversubscription", data["workers"], available_cpus()
-        )
-
-    if data["resume"] == "latest":
-        latest = run_dir / "checkpoints" / "last.ckpt"
-        if not latest.is_file():
-            raise ConfigError(
-                f"resume='latest': no {latest} (set hydra.run.dir to the run to continue)"
-            )
-        data["resume"] = str(latest)
+    if cfg.workers > 4 * available_cpus():
+        log.warning("workers=%d on %d CPUs: heavy oversubscription", cfg.workers, available_cpus())
     try:
-        resume_payload = load_checkpoint(data["resume"]) if data["resume"] else None
+        resume_payload = load_checkpoint(cfg.resume) if cfg.resume else None
     except CheckpointError as err:
         raise ConfigError(f"resume: {err}") from None
-    random.seed(data["seed"])
-    np.random.seed(data["seed"])
-    torch.manual_seed(data["seed"])
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
     torch.set_num_threads(1)
 
-    env_spec = probe_env_spec(data["env"], workdir=str(run_dir / ".vizdoom"))
+    env_spec = probe_env_spec(cfg.env, workdir=str(run_dir / ".vizdoom"))
     try:
-        module = A3CModule(data, list(env_spec.obs_shape), env_spec.n_actions)
+        module = A3CModule(as_plain_data(cfg), list(env_spec.obs_shape), env_spec.n_actions)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     module.net.share_memory()
     optimizer = module.configure_optimizers()
-    counters = {}
+    counters: dict[str, Any] = {}
     if resume_payload is not None:
         try:
-            module.restore(resume_payload, optimizer)
+            restore_checkpoint(module, optimizer, resume_payload, cfg)
         except ValueError as err:
-            raise ConfigError(f"resume={data['resume']!r}: {err}") from None
+            raise ConfigError(f"resume={cfg.resume!r}: {err}") from None
         counters = resume_payload["a3c"]
-        log.info("resuming from %s at step %s", data["resume"], f"{counters['global_step']:,}")
+        log.info("resuming from %s at step %s", cfg.resume, f"{counters['global_step']:,}")
 
     if hydra_cfg.mode == RunMode.MULTIRUN:
-        warn_if_oversubscribed(hydra_cfg.launcher, data["workers"])
-        if data["logger"]["group"] is None:  # runs of one sweep share a W&B group
-            data["logger"]["group"] = sweep_group(Path(hydra_cfg.sweep.dir))
-    name = run_name(data["env"]["name"], data["workers"], hydra_cfg.overrides.task)
+        warn_if_oversubscribed(hydra_cfg.launcher, cfg.workers)
+    name = run_name(cfg.env.name, cfg.workers, hydra_cfg.overrides.task)
     sink, wandb_id = build_sinks(
-        data, run_dir, name, int(counters.get("global_step", 0)), counters.get("wandb_run_id")
+        cfg, run_dir, name, int(counters.get("global_step", 0)), counters.get("wandb_run_id")
     )
     checkpoints = CheckpointManager(
-        run_dir / "checkpoints", data["keep_checkpoints"], counters.get("best_mean_reward")
+        run_dir / "checkpoints", cfg.keep_checkpoints, counters.get("best_checkpoint_reward")
     )
+    stats = RunStats(cfg.env.frame_skip, counters)
     exit_code = 1
     try:
         launcher = AsyncLauncher(
             module=module,
             optimizer=optimizer,
-            cfg=data,
+            cfg=cfg,
             env_spec=env_spec,
             run_dir=run_dir,
             sink=sink,
-            stats=RunStats(data["env"]["frame_skip"], counters),
+            stats=stats,
             checkpoints=checkpoints,
             extra_counters={"wandb_run_id": wandb_id, "run_dir": str(run_dir)},
         )
@@ -197,13 +224,21 @@ def _hydra_entry(cfg: DictConfig) -> float:
 
 
 def main() -> None:
-    """Console entry point: check group names, register schemas, hand over to Hydra."""
-    error = check_group_overrides(sys.argv[1:])
-    if error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    """Console entry point: register the schemas, hand over to Hydra, report its errors."""
+    from a3c_exp.overrides import composition_error_line
+
     register_configs()
-    _hydra_entry()
+    # Hydra then raises its composition errors (unknown option, bad override) to us instead of
+    # printing them over several lines; we print one line and exit 2 before any worker starts.
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    try:
+        _hydra_entry()
+    except Exception as err:
+        line = composition_error_line(err)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import psutil
 
+from a3c_exp.config import EnvConfig
 from a3c_exp.overrides import train_command
 from a3c_exp.reporting.stats import TIMING_PHASES, timing_key
 from a3c_exp.runtime.processes import tree_memory, worker_processes
@@ -55,7 +56,9 @@ def _random_stepper(
         env.close()
 
 
-def ceiling(env_cfg: dict, processes: int, n_envs: int, seconds: float, workdir: Path) -> float:
+def ceiling(
+    env_cfg: EnvConfig, processes: int, n_envs: int, seconds: float, workdir: Path
+) -> float:
     """Agent steps/s of ``processes`` processes, ``n_envs`` envs each, stepping random actions
     (no network)."""
     from a3c_exp.envs.vizdoom_env import prepare_workdir
@@ -162,13 +165,13 @@ def main() -> None:
 
     from hydra import compose, initialize_config_dir
 
-    from a3c_exp.config import register_configs, validate
+    from a3c_exp.config import load_config, register_configs
     from a3c_exp.overrides import CONFIG_DIR
 
     register_configs()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        composed = validate(compose("train", [f"env={args.env}", *args.overrides]))
-    env_cfg, n_envs = composed["env"], composed["envs_per_worker"]
+        composed = load_config(compose("train", [f"env={args.env}", *args.overrides]))
+    env_cfg, n_envs = composed.env, composed.envs_per_worker
 
     results = []
     with tempfile.TemporaryDirectory(prefix="a3c-bench-") as tmp:

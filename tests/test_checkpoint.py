@@ -1,38 +1,66 @@
-"""Checkpoint files: atomic writes, rotation, refusal of bad files, exact optimizer restore."""
+"""Checkpoints: atomic writes, rotation, refusal of bad or code-naming files, consistent
+snapshots under concurrent steps, exact restore, and resume that follows the config in force."""
 
 import pickle
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
+import torch.multiprocessing as mp
 
 from a3c_exp.algo.module import A3CModule
-from a3c_exp.checkpoint import CheckpointError, CheckpointManager, atomic_save, load_checkpoint
+from a3c_exp.checkpoint import (
+    CheckpointError,
+    CheckpointManager,
+    atomic_save,
+    checkpoint_payload,
+    load_checkpoint,
+    module_from_checkpoint,
+    restore_checkpoint,
+    take_snapshot,
+)
+from a3c_exp.config import as_plain_data, load_config
+from a3c_exp.runtime.locks import FileLock
+from a3c_exp.runtime.worker import apply_update
+from tests.helpers import cli_env
 
 CFG = {
-    "model": {"_target_": "a3c_exp.models.MLPActorCritic", "hidden_sizes": [8], "lstm_size": 4},
-    "optim": {"_target_": "a3c_exp.optim.SharedAdam", "_partial_": True, "lr": 0.01},
+    "model": {"name": "mlp", "hidden_sizes": [8], "lstm_size": 4},
+    "optim": {"name": "shared_adam", "lr": 0.01},
     "loss": {"gamma": 0.99, "gae_lambda": 1.0, "value_coef": 0.5, "entropy_coef": 0.01},
 }
 
 
-def _trained_module():
-    torch.manual_seed(0)
-    module = A3CModule(CFG, [4], 2)
-    optimizer = module.configure_optimizers()
-    for _ in range(3):
+def _step(module, optimizer, times=3):
+    for _ in range(times):
         for param in module.net.parameters():
             param.grad = torch.randn_like(param)
         optimizer.step()
+
+
+def _trained_module(cfg=CFG):
+    torch.manual_seed(0)
+    module = A3CModule(cfg, [4], 2)
+    optimizer = module.configure_optimizers()
+    _step(module, optimizer)
     return module, optimizer
 
 
-def test_payload_round_trip_restores_weights_and_moments_exactly(tmp_path):
-    module, optimizer = _trained_module()
+def _payload(module, optimizer, counters=None, applied=3):
+    snapshot = take_snapshot(module, optimizer, None, lambda: applied)
+    return checkpoint_payload(module, snapshot, {"global_step": 90, **(counters or {})})
+
+
+def test_payload_round_trip_restores_weights_and_moments_exactly(tmp_path, compose_train):
+    cfg = load_config(compose_train(["env=cartpole", "model.hidden_sizes=[8]"]))
+    module, optimizer = _trained_module(as_plain_data(cfg))
     path = tmp_path / "a.ckpt"
-    atomic_save(module.checkpoint_payload(optimizer, {"global_step": 90}), path)
-    fresh = A3CModule(CFG, [4], 2)
+    atomic_save(_payload(module, optimizer), path)
+    fresh = A3CModule(as_plain_data(cfg), [4], 2)
     fresh_optimizer = fresh.configure_optimizers()
-    fresh.restore(load_checkpoint(path), fresh_optimizer)
+    restore_checkpoint(fresh, fresh_optimizer, load_checkpoint(path), cfg)
     for a, b in zip(module.state_dict().values(), fresh.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     for p, q in zip(module.net.parameters(), fresh.net.parameters(), strict=True):
@@ -42,19 +70,125 @@ def test_payload_round_trip_restores_weights_and_moments_exactly(tmp_path):
             assert restored.is_shared()
 
 
+def test_resume_keeps_the_configs_hyperparameters_and_refuses_another_optimizer(compose_train):
+    cfg = load_config(compose_train(["env=cartpole", "model.hidden_sizes=[8]", "optim.lr=0.01"]))
+    module, optimizer = _trained_module(as_plain_data(cfg))
+    payload = _payload(module, optimizer)
+    changed = load_config(
+        compose_train(["env=cartpole", "model.hidden_sizes=[8]", "optim.lr=1e-5", "optim.eps=1e-6"])
+    )
+    fresh = A3CModule(as_plain_data(changed), [4], 2)
+    fresh_optimizer = fresh.configure_optimizers()
+    restore_checkpoint(fresh, fresh_optimizer, payload, changed)
+    group = fresh_optimizer.param_groups[0]
+    assert group["lr"] == 1e-5 and group["eps"] == 1e-6 and group["fused"] is True
+    first = next(iter(fresh.net.parameters()))
+    assert float(fresh_optimizer.state[first]["step"]) == 3.0  # the statistics did carry over
+
+    overrides = ["env=cartpole", "model.hidden_sizes=[8]", "optim=shared_rmsprop"]
+    rmsprop = load_config(compose_train(overrides))
+    other = A3CModule(as_plain_data(rmsprop), [4], 2)
+    other_optimizer = other.configure_optimizers()
+    with pytest.raises(ValueError, match="resume_optimizer_state=false") as info:
+        restore_checkpoint(other, other_optimizer, payload, rmsprop)
+    assert "optim=shared_adam" in str(info.value) and "\n" not in str(info.value)
+    fresh_start = load_config(compose_train([*overrides, "resume_optimizer_state=false"]))
+    restore_checkpoint(other, other_optimizer, payload, fresh_start)
+    torch.testing.assert_close(other.state_dict(), module.state_dict(), rtol=0, atol=0)
+    assert float(other_optimizer.state[next(iter(other.net.parameters()))]["step"]) == 0.0
+
+
 def test_lightning_loads_the_checkpoint_without_arguments(tmp_path):
     module, optimizer = _trained_module()
     path = tmp_path / "b.ckpt"
-    atomic_save(module.checkpoint_payload(optimizer, {"global_step": 1}), path)
+    atomic_save(_payload(module, optimizer), path)
     loaded = A3CModule.load_from_checkpoint(path)
     for a, b in zip(module.state_dict().values(), loaded.state_dict().values(), strict=True):
         assert torch.equal(a, b)
 
 
+def test_format_1_checkpoint_naming_our_own_classes_still_loads(tmp_path):
+    module, optimizer = _trained_module()
+    payload = _payload(module, optimizer)
+    payload["hyper_parameters"]["cfg"]["model"] = {
+        "_target_": "a3c_exp.models.MLPActorCritic",
+        "hidden_sizes": [8],
+        "lstm_size": 4,
+    }
+    payload["hyper_parameters"]["cfg"]["optim"] = {
+        "_target_": "a3c_exp.optim.SharedAdam",
+        "_partial_": True,
+        "lr": 0.01,
+    }
+    path = tmp_path / "old.ckpt"
+    atomic_save(payload, path)
+    loaded, _ = module_from_checkpoint(path)
+    assert loaded.model_config.name == "mlp" and loaded.optim_config.name == "shared_adam"
+
+
+def _code_naming(dst):
+    """Each attack shape: where in the stored config it sits, and what would be called."""
+    copy = {"_target_": "shutil.copyfile", "_args_": [__file__, str(dst)]}
+    return {
+        "nested _target_": ("model", "hidden_sizes", [copy]),
+        "top-level _target_": ("model", None, {**copy, "hidden_sizes": [8]}),
+        "_partial_": ("optim", None, {"_target_": "shutil.copyfile", "_partial_": True}),
+        "_args_ beside a name": ("model", None, {"name": "mlp", "_args_": [str(dst)]}),
+        "in the env section": ("env", "kwargs", {"x": copy}),
+    }
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "nested _target_",
+        "top-level _target_",
+        "_partial_",
+        "_args_ beside a name",
+        "in the env section",
+    ],
+)
+def test_checkpoint_naming_code_is_refused_with_no_side_effect(tmp_path, compose_train, shape):
+    cfg = load_config(compose_train(["env=cartpole", "model.hidden_sizes=[8]"]))
+    module, optimizer = _trained_module(as_plain_data(cfg))
+    payload = _payload(module, optimizer)
+    dst = tmp_path / "copied.txt"
+    section, key, value = _code_naming(dst)[shape]
+    if key is None:
+        payload["hyper_parameters"]["cfg"][section] = value
+    else:
+        payload["hyper_parameters"]["cfg"][section][key] = value
+    path = tmp_path / "evil.ckpt"
+    torch.save(payload, path)
+
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    assert str(path) in str(info.value) and "names code to call" in str(info.value)
+    with pytest.raises(Exception, match="names code to call"):
+        A3CModule.load_from_checkpoint(path, weights_only=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "a3c_exp.evaluate",
+            f"checkpoint={path}",
+            f"hydra.run.dir={tmp_path}/eval",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(),
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "refused" in lines[0] and str(path) in lines[0]
+    assert not dst.exists()  # nothing was called
+
+
 def test_truncated_checkpoint_is_refused_in_one_line(tmp_path):
     module, optimizer = _trained_module()
     path = tmp_path / "c.ckpt"
-    atomic_save(module.checkpoint_payload(optimizer, {"global_step": 1}), path)
+    atomic_save(_payload(module, optimizer), path)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(CheckpointError) as info:
         load_checkpoint(path)
@@ -87,7 +221,7 @@ def test_foreign_file_is_refused(tmp_path):
         load_checkpoint(path)
 
 
-def test_manager_keeps_last_n_and_best(tmp_path):
+def test_manager_keeps_last_n_and_best_and_records_the_best_it_wrote(tmp_path):
     manager = CheckpointManager(tmp_path, keep=2)
     for step, reward in [(10, 1.0), (20, 3.0), (30, 2.0)]:
         manager.save({"a3c": {"recent_rewards": [reward] * 100}, "step": step}, step, True)
@@ -96,5 +230,64 @@ def test_manager_keeps_last_n_and_best(tmp_path):
         "step-0000000030.ckpt",
     ]
     assert torch.load(manager.best_path, weights_only=True)["step"] == 20
-    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["step"] == 30
+    last = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    assert last["step"] == 30 and last["a3c"]["best_checkpoint_reward"] == 3.0
     assert not list(tmp_path.glob(".*.tmp-*"))  # no temp file left behind
+    # a resumed run compares against the best checkpoint, not the best ever seen in training
+    resumed = CheckpointManager(tmp_path, keep=2, best_reward=last["a3c"]["best_checkpoint_reward"])
+    resumed.save({"a3c": {"recent_rewards": [2.5] * 100}, "step": 40}, 40, False)
+    assert torch.load(resumed.best_path, weights_only=True)["step"] == 20
+    resumed.save({"a3c": {"recent_rewards": [float("nan")] + [3.5] * 100}, "step": 50}, 50, False)
+    assert torch.load(resumed.best_path, weights_only=True)["step"] == 50
+
+
+def _stepper(module, optimizer, lock, counter, stop, started):
+    """A worker stand-in: applies updates as fast as it can, under the step lock."""
+    torch.manual_seed(int(counter) + 1)
+    started.set()
+    while not stop.is_set():
+        for param in module.net.parameters():
+            param.grad = torch.randn_like(param)
+        apply_update(optimizer, lock, counter)
+
+
+def test_snapshot_taken_while_others_step_is_one_consistent_state(tmp_path):
+    module, optimizer = _trained_module()
+    module.net.share_memory()
+    counter = torch.tensor(3, dtype=torch.int64).share_memory_()
+    lock = FileLock(tmp_path / "lock")
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    starts = [ctx.Event() for _ in range(3)]
+    procs = [
+        ctx.Process(target=_stepper, args=(module, optimizer, lock, counter, stop, started))
+        for started in starts
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        for started in starts:
+            assert started.wait(60)
+        time.sleep(0.5)
+        snapshot = take_snapshot(module, optimizer, lock, lambda: int(counter))
+        reference = {k: v.clone() for k, v in snapshot.weights.items()}
+        moments = [
+            {k: v.clone() for k, v in s.items()} for s in snapshot.optimizer_state["state"].values()
+        ]
+        time.sleep(0.5)  # a slow writer: the workers keep stepping before the file is written
+        path = tmp_path / "during.ckpt"
+        atomic_save(checkpoint_payload(module, snapshot, {"global_step": 1}), path)
+        stepped_on = int(counter) - snapshot.applied_updates
+    finally:
+        stop.set()
+        for proc in procs:
+            proc.join(10)
+    assert stepped_on > 0, "the other processes did not step while the checkpoint was written"
+    loaded = load_checkpoint(path)
+    states = loaded["optimizer_states"][0]["state"]
+    assert all(float(s["step"]) == loaded["a3c"]["updates"] for s in states.values())
+    for saved, expected in zip(states.values(), moments, strict=True):
+        for name in ("exp_avg", "exp_avg_sq"):
+            torch.testing.assert_close(saved[name], expected[name], rtol=0, atol=0)
+    for name, tensor in loaded["state_dict"].items():
+        torch.testing.assert_close(tensor, reference[name], rtol=0, atol=0)

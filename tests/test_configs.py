@@ -1,25 +1,35 @@
-"""Every config option composes and builds; every bad value gives its one-line error."""
+"""Every config option composes and builds; presets compose; the config is typed and frozen;
+every bad value gives its one-line error."""
 
+import dataclasses
 import subprocess
 import sys
 
 import pytest
 from omegaconf import OmegaConf
 
-from a3c_exp.config import ConfigError, pins_cpus, validate
+from a3c_exp.config import (
+    ConfigError,
+    ConvLSTMConfig,
+    EnvConfig,
+    RMSpropConfig,
+    TrainConfig,
+    as_plain_data,
+    load_config,
+    pins_cpus,
+)
 from a3c_exp.envs.factory import EnvSpec
 from a3c_exp.envs.scenarios import shipped_scenarios
 from a3c_exp.models import build_model
-from a3c_exp.overrides import check_group_overrides, group_options, run_name
+from a3c_exp.overrides import CONFIG_DIR, group_options, run_name
 from tests.helpers import cli_env
 
 
 @pytest.mark.parametrize("env", group_options("env"))
 def test_every_env_option_composes_and_validates(compose_train, env):
-    cfg = compose_train([f"env={env}"])
-    data = validate(cfg)
-    assert data["env"]["name"] == env
-    assert data["workers"] >= 1
+    cfg = load_config(compose_train([f"env={env}"]))
+    assert cfg.env.name == env
+    assert cfg.workers >= 1
 
 
 def test_every_shipped_scenario_has_an_env_config():
@@ -28,16 +38,69 @@ def test_every_shipped_scenario_has_an_env_config():
     assert set(shipped_scenarios()) <= configured
 
 
+def _file_values(path):
+    """The values a preset file sets, following its own defaults list (as Hydra would)."""
+    node = OmegaConf.load(path)
+    values = OmegaConf.create()
+    for parent in node.pop("defaults", []):
+        if isinstance(parent, str):
+            values = OmegaConf.merge(values, _file_values(path.parent / f"{parent}.yaml"))
+    return OmegaConf.merge(values, node)
+
+
+def _expected(env, optim, key):
+    """Where ``key`` (optim.lr, loss.entropy_coef) must come from: tuned/<env>_<optim>.yaml if it
+    sets it, else the optimizer's or loss's own file."""
+    tuned = CONFIG_DIR / "tuned" / f"{env}_{optim}.yaml"
+    if tuned.exists():
+        value = OmegaConf.select(_file_values(tuned), key)
+        if value is not None:
+            return value, tuned.name
+    group, _, leaf = key.partition(".")
+    own = CONFIG_DIR / group / (f"{optim}.yaml" if group == "optim" else "a3c.yaml")
+    return OmegaConf.load(own)[leaf], own.name
+
+
+@pytest.mark.parametrize("optim", group_options("optim"))
+@pytest.mark.parametrize("env", group_options("env"))
+def test_every_env_optim_pair_takes_each_value_from_its_own_file(compose_train, env, optim):
+    cfg = load_config(compose_train([f"env={env}", f"optim={optim}"]))
+    assert cfg.optim.name == optim
+    for key in ("optim.lr", "loss.entropy_coef"):
+        value, source = _expected(env, optim, key)
+        assert OmegaConf.select(OmegaConf.create(as_plain_data(cfg)), key) == value, source
+
+
+def test_env_presets_set_no_optimizer_or_loss_values():
+    for env in group_options("env"):
+        node = OmegaConf.load(CONFIG_DIR / "env" / f"{env}.yaml")
+        assert "optim" not in node and "loss" not in node, env
+
+
+def test_switching_the_optimizer_drops_the_other_optimizers_tuned_rate(compose_train):
+    adam = load_config(compose_train(["env=doom"]))
+    rmsprop = load_config(compose_train(["env=doom", "optim=shared_rmsprop"]))
+    assert adam.optim.lr == 4e-4
+    assert isinstance(rmsprop.optim, RMSpropConfig) and rmsprop.optim.eps == 0.1
+    assert rmsprop.optim.lr == _expected("doom", "shared_rmsprop", "optim.lr")[0]
+    assert rmsprop.envs_per_worker == adam.envs_per_worker == 4
+
+
+def test_command_line_wins_over_tuned_values(compose_train):
+    cfg = load_config(compose_train(["env=cartpole", "optim.lr=1e-3", "loss.entropy_coef=0.02"]))
+    assert cfg.optim.lr == 1e-3 and cfg.loss.entropy_coef == 0.02
+
+
 @pytest.mark.parametrize("model", group_options("model"))
 @pytest.mark.parametrize("env", ["doom", "cartpole"])
 def test_every_model_option_builds(compose_train, model, env):
-    data = validate(compose_train([f"env={env}", f"model={model}"]))
+    cfg = load_config(compose_train([f"env={env}", f"model={model}"]))
     spec = EnvSpec((1, 84, 84), 3) if env == "doom" else EnvSpec((4,), 2)
     if model == "conv_lstm" and env == "cartpole":
         with pytest.raises(ValueError, match="model=mlp"):
-            build_model(data["model"], spec.obs_shape, spec.n_actions)
+            build_model(cfg.model, spec.obs_shape, spec.n_actions)
         return
-    net = build_model(data["model"], spec.obs_shape, spec.n_actions)
+    net = build_model(cfg.model, spec.obs_shape, spec.n_actions)
     assert net.policy_head.out_features == spec.n_actions
 
 
@@ -45,36 +108,65 @@ def test_every_model_option_builds(compose_train, model, env):
 def test_every_optim_option_builds_a_shared_optimizer(compose_train, optim):
     from a3c_exp.algo.module import A3CModule
 
-    data = validate(compose_train(["env=cartpole", f"optim={optim}"]))
-    module = A3CModule(data, [4], 2)
+    cfg = load_config(compose_train(["env=cartpole", f"optim={optim}"]))
+    module = A3CModule(as_plain_data(cfg), [4], 2)
     optimizer = module.configure_optimizers()
     states = [s for p in module.net.parameters() for s in optimizer.state[p].values()]
     assert states and all(s.is_shared() for s in states)
+    assert optimizer.param_groups[0]["lr"] == cfg.optim.lr
 
 
 @pytest.mark.parametrize("option", group_options("logger") + group_options("experiment"))
 def test_logger_and_experiment_options_compose(compose_train, option):
     group = "logger" if option in group_options("logger") else "experiment"
-    data = validate(compose_train([f"{group}={option}"]))
-    assert data["logger"]["kind"] in ("wandb", "none")
+    cfg = load_config(compose_train([f"{group}={option}"]))
+    assert cfg.logger.kind in ("wandb", "none")
 
 
 def test_defaults_are_the_tutorial(compose_train):
-    data = validate(compose_train())
-    assert data["env"]["scenario"] == "basic" and data["env"]["reward_scale"] == 0.01
-    assert data["model"]["_target_"].endswith("ConvLSTMActorCritic")
-    assert data["rollout_len"] == 30 and data["loss"]["gamma"] == 0.99
-    assert data["loss"]["entropy_coef"] == 0.01 and data["loss"]["max_grad_norm"] == 40.0
-    assert data["logger"]["mode"] == "offline"
+    cfg = load_config(compose_train())
+    assert cfg.env.scenario == "basic" and cfg.env.reward_scale == 0.01
+    assert isinstance(cfg.model, ConvLSTMConfig) and cfg.model.channels == [16, 32]
+    assert cfg.rollout_len == 30 and cfg.loss.gamma == 0.99
+    assert cfg.loss.entropy_coef == 0.01 and cfg.loss.max_grad_norm == 40.0
+    assert cfg.logger.mode == "offline"
     # the one deliberate change: 4 games per worker learn together, at 4x the tutorial's lr
-    assert data["envs_per_worker"] == 4 and data["optim"]["lr"] == 4e-4
-    assert validate(compose_train(["env=cartpole"]))["envs_per_worker"] == 1
+    assert cfg.envs_per_worker == 4 and cfg.optim.lr == 4e-4
+    assert load_config(compose_train(["env=cartpole"])).envs_per_worker == 1
 
 
 def test_env_preset_selects_its_model_but_command_line_wins(compose_train):
-    assert compose_train(["env=cartpole"]).model._target_.endswith("MLPActorCritic")
-    cfg = compose_train(["env=cartpole", "model=mlp", "model.lstm_size=16"])
+    assert load_config(compose_train(["env=cartpole"])).model.name == "mlp"
+    cfg = load_config(compose_train(["env=cartpole", "model=mlp", "model.lstm_size=16"]))
     assert cfg.model.lstm_size == 16
+
+
+def test_loaded_config_is_typed_and_frozen(compose_train):
+    cfg = load_config(compose_train(["env=cartpole"]))
+    assert isinstance(cfg, TrainConfig) and isinstance(cfg.env, EnvConfig)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.workers = 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.env.frame_skip = 2
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("+model._target_=shutil.copyfile", "model._target_: names code to call"),
+        ("+optim._partial_=true", "optim._partial_: names code to call"),
+        ("+env.kwargs._args_=[1]", "env.kwargs._args_: names code to call"),
+        ("+model.lstm_sise=3", "model.lstm_sise"),
+        ("model.name=transformer", "model.name='transformer': allowed: conv_lstm, mlp"),
+        ("model.channels=[a,b]", "model.channels"),
+    ],
+)
+def test_config_that_would_call_code_or_has_unknown_keys_is_refused(
+    compose_train, override, message
+):
+    with pytest.raises(ConfigError) as info:
+        load_config(compose_train([override]))
+    assert message in str(info.value) and "\n" not in str(info.value)
 
 
 BAD_VALUES = [
@@ -99,7 +191,7 @@ BAD_VALUES = [
 @pytest.mark.parametrize(("override", "message"), BAD_VALUES)
 def test_bad_values_raise_one_line_errors(compose_train, override, message):
     with pytest.raises(ConfigError) as info:
-        validate(compose_train([override]))
+        load_config(compose_train([override]))
     assert message in str(info.value)
     assert "\n" not in str(info.value)
 
@@ -108,18 +200,11 @@ def test_missing_wad_and_non_vizdoom_cfg_are_refused(compose_train, tmp_path):
     cfg_file = tmp_path / "mine.cfg"
     cfg_file.write_text("doom_scenario_path = missing.wad\navailable_buttons = { ATTACK }\n")
     with pytest.raises(ConfigError, match=r"missing\.wad, which is missing"):
-        validate(compose_train([f"env.scenario={cfg_file}"]))
+        load_config(compose_train([f"env.scenario={cfg_file}"]))
     other = tmp_path / "other.cfg"
     other.write_text("hello = world\n")
     with pytest.raises(ConfigError, match="not a ViZDoom config"):
-        validate(compose_train([f"env.scenario={other}"]))
-
-
-def test_unknown_group_option_is_named_with_the_allowed_ones():
-    error = check_group_overrides(["env=doomz", "workers=2"])
-    assert error is not None and error.startswith("env='doomz': unknown env config; allowed:")
-    assert "cartpole" in error and "doom_defend_the_center" in error
-    assert check_group_overrides(["env=cartpole,doom", "model=mlp"]) is None
+        load_config(compose_train([f"env.scenario={other}"]))
 
 
 def test_run_name_from_overrides():
@@ -128,7 +213,7 @@ def test_run_name_from_overrides():
 
 
 def test_composed_config_has_no_unresolved_interpolations(compose_train):
-    data = validate(compose_train())
+    data = as_plain_data(load_config(compose_train()))
     assert "${" not in OmegaConf.to_yaml(OmegaConf.create(data))
 
 
@@ -136,14 +221,26 @@ def test_composed_config_has_no_unresolved_interpolations(compose_train):
     ("args", "expected"),
     [
         (["workers=0"], "error: workers=0: must be an integer >= 1"),
-        (["env=nope"], "error: env='nope': unknown env config; allowed:"),
+        (["env=nope"], "error: env='nope': unknown env option; allowed: cartpole, doom"),
+        (["--multirun", "env=nope,cartpole"], "error: env='nope': unknown env option; allowed:"),
+        (["lossx.gamma=1"], "error: Could not override 'lossx.gamma'."),
+        (["workers=abc"], "error: Error merging override workers=abc"),
+        (["workers=[1"], "error: workers=[1: no viable alternative at input '[1'"),
+        (["lock_optimizer_step=false"], "error: lock_optimizer_step=False: false needs"),
         (["loss.gamma=1.5"], "error: loss.gamma=1.5: must be in (0, 1]"),
         (["env.scenario=nope"], "error: env.scenario='nope': unknown scenario"),
     ],
 )
 def test_cli_rejects_bad_values_in_one_line_before_any_worker(tmp_path, args, expected):
     result = subprocess.run(
-        [sys.executable, "-m", "a3c_exp.train", f"hydra.run.dir={tmp_path}/run", *args],
+        [
+            sys.executable,
+            "-m",
+            "a3c_exp.train",
+            *args,
+            f"hydra.run.dir={tmp_path}/run",
+            f"hydra.sweep.dir={tmp_path}/run",
+        ],
         capture_output=True,
         text=True,
         timeout=60,

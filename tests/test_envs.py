@@ -4,18 +4,20 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
+from a3c_exp.config import EnvConfig
 from a3c_exp.envs import make_env, probe_env_spec
 from a3c_exp.envs.vizdoom_env import VizDoomEnv
 
-DOOM = {
-    "kind": "vizdoom",
-    "scenario": "basic",
-    "frame_skip": 4,
-    "frame_size": 84,
-    "crop": [10, 10, 30, 30],
-    "screen_resolution": "RES_160X120",
-    "reward_scale": 0.01,
-}
+DOOM = EnvConfig(
+    name="doom",
+    kind="vizdoom",
+    scenario="basic",
+    frame_skip=4,
+    frame_size=84,
+    crop=[10, 10, 30, 30],
+    screen_resolution="RES_160X120",
+    reward_scale=0.01,
+)
 
 
 @pytest.fixture
@@ -72,7 +74,7 @@ def test_vizdoom_rgb_render_for_videos(tmp_path):
 
 
 def test_gym_env_by_id_and_spec():
-    env_cfg = {"kind": "gym", "id": "CartPole-v1", "frame_skip": 1, "reward_scale": 2.0}
+    env_cfg = EnvConfig(name="cartpole", kind="gym", id="CartPole-v1", reward_scale=2.0)
     env = make_env(env_cfg)
     obs, _ = env.reset(seed=0)
     _, reward, *_ = env.step(0)

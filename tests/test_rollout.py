@@ -8,9 +8,10 @@ import torch
 from a3c_exp.algo.learning import rollout_loss
 from a3c_exp.algo.losses import a3c_loss
 from a3c_exp.algo.rollout import Rollout, RolloutCollector
+from a3c_exp.config import LossConfig
 from a3c_exp.models import ConvLSTMActorCritic, MLPActorCritic
 
-LOSS_CFG = {"gamma": 0.9, "gae_lambda": 0.95, "value_coef": 0.5, "entropy_coef": 0.01}
+LOSS_CFG = LossConfig(gamma=0.9, gae_lambda=0.95, value_coef=0.5, entropy_coef=0.01)
 
 
 class CountingEnv(gym.Env):
@@ -123,7 +124,10 @@ def test_batched_learning_step_equals_step_by_step(n_envs):
             rollout.rewards[:, b],
             rollout.dones[:, b],
             float(rollout.bootstrap_values[b]) * float(not rollout.dones[-1, b]),
-            **{k: LOSS_CFG[k] for k in ("gamma", "gae_lambda", "value_coef", "entropy_coef")},
+            **{
+                k: getattr(LOSS_CFG, k)
+                for k in ("gamma", "gae_lambda", "value_coef", "entropy_coef")
+            },
         )
         total = total + terms.total
     reference_grads = torch.autograd.grad(total, params)

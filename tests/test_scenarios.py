@@ -2,7 +2,7 @@
 
 import pytest
 
-from a3c_exp.config import validate
+from a3c_exp.config import load_config
 from a3c_exp.envs import make_env
 from a3c_exp.overrides import group_options
 from tests.helpers import read_metrics, run_train
@@ -12,8 +12,8 @@ DOOM_ENVS = [name for name in group_options("env") if name.startswith("doom")]
 
 @pytest.mark.parametrize("env_name", DOOM_ENVS)
 def test_scenario_env_starts_and_steps(compose_train, env_name, tmp_path):
-    data = validate(compose_train([f"env={env_name}"]))
-    env = make_env(data["env"], workdir=str(tmp_path))
+    cfg = load_config(compose_train([f"env={env_name}"]))
+    env = make_env(cfg.env, workdir=str(tmp_path))
     try:
         obs, _ = env.reset(seed=0)
         assert obs.shape == (1, 84, 84)

@@ -72,7 +72,7 @@ def test_console_scripts_find_their_configs(command, tmp_path):
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    assert "Configuration groups" in result.stdout
+    assert "groups" in result.stdout and "cartpole" in result.stdout
 
 
 def _load_script(name):

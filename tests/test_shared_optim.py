@@ -70,4 +70,4 @@ def test_load_shared_state_keeps_tensors_shared():
     state = optimizer.state[param]
     assert state["exp_avg"].data_ptr() == before and state["exp_avg"].is_shared()
     assert float(state["step"]) == 7.0 and state["exp_avg_sq"].tolist() == [2.0, 2.0, 2.0]
-    assert optimizer.param_groups[0]["lr"] == 0.5
+    assert optimizer.param_groups[0]["lr"] == 0.1  # hyperparameters stay the config's

@@ -6,14 +6,17 @@ not Lightning (which costs a worker ~175 MB of resident memory).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from a3c_exp.algo.losses import LossTerms, a3c_loss
 from a3c_exp.algo.rollout import Rollout
 from a3c_exp.models import ActorCritic
 
+if TYPE_CHECKING:
+    from a3c_exp.config import LossConfig
 
-def rollout_loss(net: ActorCritic, rollout: Rollout, loss_cfg: dict[str, Any]) -> LossTerms:
+
+def rollout_loss(net: ActorCritic, rollout: Rollout, loss: LossConfig) -> LossTerms:
     """Run ``net`` over a whole rollout (all its envs) in one batched pass; the A3C loss terms."""
     logits, values = net.forward_sequence(rollout.obs, rollout.initial_state, rollout.dones)
     return a3c_loss(
@@ -23,8 +26,8 @@ def rollout_loss(net: ActorCritic, rollout: Rollout, loss_cfg: dict[str, Any]) -
         rollout.rewards,
         rollout.dones,
         rollout.bootstrap_values,
-        gamma=loss_cfg["gamma"],
-        gae_lambda=loss_cfg["gae_lambda"],
-        value_coef=loss_cfg["value_coef"],
-        entropy_coef=loss_cfg["entropy_coef"],
+        gamma=loss.gamma,
+        gae_lambda=loss.gae_lambda,
+        value_coef=loss.value_coef,
+        entropy_coef=loss.entropy_coef,
     )

@@ -4,6 +4,10 @@ It owns the network, the loss, the optimizer config and the checkpoint format. T
 asynchronous (see ``a3c_exp.runtime``), so Lightning's Trainer is not used; the module is the one
 place that says what the model is and how its checkpoints look, and
 ``A3CModule.load_from_checkpoint(path)`` rebuilds it from a checkpoint alone.
+
+A checkpoint is data, never code: its stored config is type-checked section by section, keys
+that would make Hydra call something (``_target_`` ...) are refused, and the network and the
+optimizer are built from this package's registries by name.
 """
 
 from __future__ import annotations
@@ -12,32 +16,45 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
 
 from a3c_exp.algo.learning import rollout_loss
 from a3c_exp.algo.losses import LossTerms
 from a3c_exp.algo.rollout import Rollout
+from a3c_exp.config import (
+    LossConfig,
+    parse_model,
+    parse_optim,
+    parse_section,
+    refuse_call_keys,
+    upgrade_legacy_sections,
+)
 from a3c_exp.models import ActorCritic, build_model
-from a3c_exp.optim.shared import load_shared_state
+from a3c_exp.optim.shared import build_optimizer
 from a3c_exp.typing import RecurrentState
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
+"""2: model and optimizer chosen by name (1 named classes by import path, read as legacy)."""
 
 
 class A3CModule(pl.LightningModule):
     """The global actor-critic, its loss and its (shared) optimizer.
 
     Args:
-        cfg: the resolved training config as plain data (saved as hyperparameters).
+        cfg: the training config as plain data (saved as hyperparameters); only its ``model``,
+            ``optim`` and ``loss`` sections are needed here.
         obs_shape: observation shape of the environment.
         n_actions: number of discrete actions.
     """
 
     def __init__(self, cfg: dict[str, Any], obs_shape: list[int], n_actions: int):
         super().__init__()
-        self.save_hyperparameters()
-        self.cfg = cfg
-        self.net: ActorCritic = build_model(cfg["model"], obs_shape, n_actions)
+        cfg = upgrade_legacy_sections(cfg)
+        refuse_call_keys(cfg)
+        self.save_hyperparameters({"cfg": cfg, "obs_shape": obs_shape, "n_actions": n_actions})
+        self.model_config = parse_model(cfg.get("model"))
+        self.optim_config = parse_optim(cfg.get("optim"))
+        self.loss_config: LossConfig = parse_section(LossConfig, cfg.get("loss", {}), "loss")
+        self.net: ActorCritic = build_model(self.model_config, obs_shape, n_actions)
 
     def forward(
         self, obs: torch.Tensor, state: RecurrentState
@@ -47,43 +64,12 @@ class A3CModule(pl.LightningModule):
 
     def loss(self, rollout: Rollout) -> LossTerms:
         """The A3C loss of one rollout under this module's loss coefficients."""
-        return rollout_loss(self.net, rollout, self.cfg["loss"])
+        return rollout_loss(self.net, rollout, self.loss_config)
 
     def training_step(self, batch: Rollout, batch_idx: int = 0) -> torch.Tensor:
         """Lightning hook: the total loss of a rollout (workers call ``rollout_loss`` directly)."""
         return self.loss(batch).total
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        """The shared optimizer from ``cfg.optim`` (a ``_partial_`` config) over the network."""
-        optim_factory = instantiate(self.cfg["optim"], _convert_="all")
-        return optim_factory(params=self.net.parameters())
-
-    def checkpoint_payload(
-        self, optimizer: torch.optim.Optimizer, counters: dict[str, Any]
-    ) -> dict[str, Any]:
-        """A Lightning-format checkpoint dict carrying the optimizer state and run counters."""
-        return {
-            "state_dict": {k: v.detach().clone() for k, v in self.state_dict().items()},
-            "hyper_parameters": dict(self.hparams),
-            "pytorch-lightning_version": pl.__version__,
-            "epoch": 0,
-            "global_step": int(counters.get("global_step", 0)),
-            "optimizer_states": [optimizer.state_dict()],
-            "a3c": {"format": CHECKPOINT_FORMAT, **counters},
-        }
-
-    def restore(self, payload: dict[str, Any], optimizer: torch.optim.Optimizer) -> None:
-        """Load network weights and optimizer moments from a checkpoint, in place (stays shared)."""
-        own = {k: tuple(v.shape) for k, v in self.state_dict().items()}
-        saved = {k: tuple(v.shape) for k, v in payload["state_dict"].items()}
-        if own != saved:
-            diff = sorted(set(own.items()) ^ set(saved.items()))
-            raise ValueError(
-                f"resume: the checkpoint's network does not match this config's model "
-                f"(first difference: {diff[0][0]})"
-            )
-        with torch.no_grad():
-            for name, tensor in self.state_dict().items():
-                tensor.copy_(payload["state_dict"][name])
-        if payload.get("optimizer_states"):
-            load_shared_state(optimizer, payload["optimizer_states"][0])
+        """The registered shared optimizer ``optim.name`` over the network (state shared)."""
+        return build_optimizer(self.optim_config, self.net.parameters())

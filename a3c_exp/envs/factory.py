@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import gymnasium as gym
 import numpy as np
+
+if TYPE_CHECKING:
+    from a3c_exp.config import EnvConfig
 
 ENV_KINDS = ("vizdoom", "gym")
 
@@ -20,38 +23,37 @@ class EnvSpec:
 
 
 def make_env(
-    env_cfg: dict[str, Any],
+    env_cfg: EnvConfig,
     rank: int = 0,
     workdir: str | None = None,
     render_mode: str | None = None,
 ) -> gym.Env:
     """Create the environment described by ``env_cfg`` for worker ``rank``.
 
-    ``env_cfg`` is the resolved ``env`` config section (plain data). Seeding happens at the
-    first ``reset(seed=...)``, as gymnasium intends.
+    Seeding happens at the first ``reset(seed=...)``, as gymnasium intends.
     """
-    kind = env_cfg["kind"]
+    kind = env_cfg.kind
     if kind == "vizdoom":
         from a3c_exp.envs.vizdoom_env import VizDoomEnv
 
         return VizDoomEnv(
-            scenario=env_cfg["scenario"],
-            frame_skip=env_cfg["frame_skip"],
-            frame_size=env_cfg["frame_size"],
-            crop=env_cfg["crop"],
-            screen_resolution=env_cfg["screen_resolution"],
-            reward_scale=env_cfg["reward_scale"],
-            episode_timeout=env_cfg.get("episode_timeout"),
+            scenario=env_cfg.scenario,
+            frame_skip=env_cfg.frame_skip,
+            frame_size=env_cfg.frame_size,
+            crop=env_cfg.crop,
+            screen_resolution=env_cfg.screen_resolution,
+            reward_scale=env_cfg.reward_scale,
+            episode_timeout=env_cfg.episode_timeout,
             render_mode=render_mode,
             workdir=workdir,
             instance_name=f"worker{rank}",
         )
     if kind == "gym":
-        env = gym.make(env_cfg["id"], render_mode=render_mode, **(env_cfg.get("kwargs") or {}))
-        if env_cfg.get("frame_skip", 1) > 1:
-            env = gym.wrappers.MaxAndSkipObservation(env, skip=env_cfg["frame_skip"])
-        if env_cfg.get("reward_scale", 1.0) != 1.0:
-            scale = float(env_cfg["reward_scale"])
+        env = gym.make(env_cfg.id, render_mode=render_mode, **env_cfg.kwargs)
+        if env_cfg.frame_skip > 1:
+            env = gym.wrappers.MaxAndSkipObservation(env, skip=env_cfg.frame_skip)
+        if env_cfg.reward_scale != 1.0:
+            scale = float(env_cfg.reward_scale)
             env = gym.wrappers.TransformReward(env, lambda r: r * scale)
         if isinstance(env.observation_space, gym.spaces.Box) and env.observation_space.dtype != (
             np.uint8
@@ -61,7 +63,7 @@ def make_env(
     raise ValueError(f"env.kind={kind!r}: allowed: {', '.join(ENV_KINDS)}")
 
 
-def probe_env_spec(env_cfg: dict[str, Any], workdir: str | None = None) -> EnvSpec:
+def probe_env_spec(env_cfg: EnvConfig, workdir: str | None = None) -> EnvSpec:
     """Open the environment once to read its spaces (and so check it starts at all)."""
     env = make_env(env_cfg, rank=0, workdir=workdir)
     try:

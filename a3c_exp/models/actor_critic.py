@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from torch import nn
 from torch.nn import functional as F
 
 from a3c_exp.typing import RecurrentState
+
+if TYPE_CHECKING:
+    from a3c_exp.config import ModelConfig
 
 
 class ActorCritic(nn.Module):
@@ -253,15 +254,23 @@ class MLPActorCritic(ActorCritic):
         super().__init__(nn.Sequential(*layers), size, n_actions, lstm_size)
 
 
-def build_model(model_cfg: dict[str, Any], obs_shape: Sequence[int], n_actions: int) -> ActorCritic:
-    """Instantiate the network named by ``model_cfg['_target_']`` for the given env spec.
+NETWORKS: dict[str, type[ActorCritic]] = {
+    "conv_lstm": ConvLSTMActorCritic,
+    "mlp": MLPActorCritic,
+}
+"""The networks ``model.name`` may choose (their typed configs: ``a3c_exp.config``)."""
 
-    Raises ValueError with the constructor's own one-line message when the config does not fit.
+
+def build_model(model_cfg: ModelConfig, obs_shape: Sequence[int], n_actions: int) -> ActorCritic:
+    """Build the registered network ``model_cfg.name`` with the section's values as arguments.
+
+    Only this registry's classes are ever built, so a config (or a checkpoint's copy of one)
+    cannot make this call anything else. Raises ValueError with one line when the config does
+    not fit the environment.
     """
-    try:
-        return instantiate(
-            model_cfg, obs_shape=list(obs_shape), n_actions=int(n_actions), _convert_="all"
-        )
-    except InstantiationException as err:
-        cause = err.__cause__ or err
-        raise ValueError(str(cause).strip().splitlines()[-1]) from cause
+    if model_cfg.name not in NETWORKS:
+        raise ValueError(f"model.name={model_cfg.name!r}: allowed: {', '.join(NETWORKS)}")
+    arguments = {f.name: getattr(model_cfg, f.name) for f in fields(model_cfg) if f.name != "name"}
+    return NETWORKS[model_cfg.name](
+        obs_shape=list(obs_shape), n_actions=int(n_actions), **arguments
+    )

@@ -11,9 +11,13 @@ always computed without locks.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from a3c_exp.config import OptimConfig
 
 
 def share_optimizer_state(optimizer: torch.optim.Optimizer, state_init: dict[str, Any]) -> None:
@@ -32,18 +36,17 @@ def share_optimizer_state(optimizer: torch.optim.Optimizer, state_init: dict[str
 
 
 def load_shared_state(optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> None:
-    """Copy a saved optimizer state into the existing shared tensors (keeps them shared).
+    """Copy a saved optimizer's statistics (moments, step counts) into the shared tensors.
 
-    ``Optimizer.load_state_dict`` would replace the shared tensors by private copies.
+    Only the state tensors are restored: the hyperparameters of the parameter groups (lr, betas,
+    eps, ...) stay those of the optimizer as built from the config in force, so a resumed run
+    trains with what its command says. ``Optimizer.load_state_dict`` would also replace the
+    shared tensors by private copies.
     """
     params = [p for group in optimizer.param_groups for p in group["params"]]
     saved_state = state_dict["state"]
     if len(state_dict["param_groups"]) != len(optimizer.param_groups):
         raise ValueError("optimizer state: number of parameter groups differs from the model's")
-    for group, saved_group in zip(optimizer.param_groups, state_dict["param_groups"], strict=True):
-        for key, value in saved_group.items():
-            if key != "params":
-                group[key] = value
     for index, param in enumerate(params):
         saved = saved_state.get(index, {})
         for name, tensor in optimizer.state[param].items():
@@ -55,6 +58,21 @@ def load_shared_state(optimizer: torch.optim.Optimizer, state_dict: dict[str, An
                     f"{tuple(saved[name].shape)}, the model needs {tuple(tensor.shape)}"
                 )
             tensor.copy_(saved[name])
+
+
+def clone_state_dict(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """``optimizer.state_dict()`` with every tensor copied (the live one aliases shared memory)."""
+    state = optimizer.state_dict()
+    return {
+        "state": {
+            index: {
+                name: value.clone() if torch.is_tensor(value) else value
+                for name, value in param_state.items()
+            }
+            for index, param_state in state["state"].items()
+        },
+        "param_groups": [dict(group) for group in state["param_groups"]],
+    }
 
 
 class SharedAdam(torch.optim.Adam):
@@ -115,3 +133,31 @@ class SharedRMSprop(torch.optim.RMSprop):
         if centered:
             init["grad_avg"] = "zeros"
         share_optimizer_state(self, init)
+
+
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "shared_adam": SharedAdam,
+    "shared_rmsprop": SharedRMSprop,
+}
+"""The optimizers ``optim.name`` may choose (their typed configs: ``a3c_exp.config``)."""
+
+
+def build_optimizer(
+    optim_cfg: OptimConfig, params: Iterable[torch.nn.Parameter]
+) -> torch.optim.Optimizer:
+    """The registered shared optimizer ``optim_cfg.name`` over ``params``, state in shared memory.
+
+    Only this registry's classes are built: a config cannot make this call anything else.
+    """
+    if optim_cfg.name not in OPTIMIZERS:
+        raise ValueError(f"optim.name={optim_cfg.name!r}: allowed: {', '.join(OPTIMIZERS)}")
+    arguments = {f.name: getattr(optim_cfg, f.name) for f in fields(optim_cfg) if f.name != "name"}
+    return OPTIMIZERS[optim_cfg.name](params, **arguments)
+
+
+def optimizer_name(optimizer: torch.optim.Optimizer) -> str:
+    """The registry name of an optimizer built by ``build_optimizer``."""
+    for name, cls in OPTIMIZERS.items():
+        if type(optimizer) is cls:
+            return name
+    raise ValueError(f"{type(optimizer).__name__} is not a registered shared optimizer")

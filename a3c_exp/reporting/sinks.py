@@ -6,10 +6,13 @@ import csv
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from a3c_exp.reporting.stats import TIMING_PHASES, timing_key
 from a3c_exp.typing import Metrics
+
+if TYPE_CHECKING:
+    from a3c_exp.config import TrainConfig
 
 log = logging.getLogger("a3c_exp")
 
@@ -32,6 +35,7 @@ CSV_FIELDS = [
     "Losses/Grad Norm",
     "Losses/Var Norm",
     "Faults/Skipped updates",
+    "Faults/Non-finite rewards",
     "Faults/Worker restarts",
     *(timing_key(phase) for phase in TIMING_PHASES),
 ]
@@ -208,15 +212,15 @@ class CompositeSink:
 
 
 def build_sinks(
-    cfg: dict[str, Any], run_dir: Path, run_name: str, start_step: int, resume_id: str | None
+    cfg: TrainConfig, run_dir: Path, run_name: str, start_step: int, resume_id: str | None
 ) -> tuple[CompositeSink, str | None]:
     """Console + CSV always; W&B if ``logger.kind == 'wandb'``. Returns the sink and W&B run id."""
     sinks: list[MetricsSink] = [
-        ConsoleSink(cfg["total_steps"], start_step),
+        ConsoleSink(cfg.total_steps, start_step),
         CSVSink(run_dir / "metrics.csv"),
     ]
     run_id = None
-    if cfg["logger"]["kind"] == "wandb":
+    if cfg.logger.kind == "wandb":
         from a3c_exp.reporting.wandb_sink import WandbSink
 
         wandb_sink = WandbSink(cfg, run_dir, run_name, resume_id)

@@ -1,14 +1,21 @@
-"""Aggregation of worker messages into run counters and per-interval metrics."""
+"""Aggregation of worker messages into run counters and per-interval metrics.
+
+Bad numbers never reach a mean: a NaN/inf episode reward is counted (``Faults/Non-finite
+rewards``) and left out of the last-100 window, and the losses of skipped updates (or any
+non-finite loss) stay out of the interval means.
+"""
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from typing import Any
 
 import numpy as np
 
-from a3c_exp.typing import Metrics, StatsMessage
+from a3c_exp.runtime.messages import Update
+from a3c_exp.typing import Metrics
 
 LOSS_KEYS = {
     "value_loss": "Losses/Value Loss",
@@ -37,10 +44,13 @@ class RunStats:
         self.episodes = int(counters.get("episodes", 0))
         self.updates = int(counters.get("updates", 0))
         self.skipped_updates = int(counters.get("skipped_updates", 0))
+        self.nonfinite_rewards = int(counters.get("nonfinite_rewards", 0))
         self.worker_restarts = int(counters.get("worker_restarts", 0))
         self.elapsed_before = float(counters.get("elapsed", 0.0))
         self.best_mean_reward = counters.get("best_mean_reward")
-        self.recent_rewards: deque[float] = deque(counters.get("recent_rewards", []), maxlen=window)
+        self.recent_rewards: deque[float] = deque(
+            (r for r in counters.get("recent_rewards", []) if math.isfinite(r)), maxlen=window
+        )
         self._start = time.monotonic()
         self._interval_start = self._start
         self._interval_steps = 0
@@ -62,25 +72,33 @@ class RunStats:
         """Mean reward of the last (up to) 100 episodes, or None before the first one."""
         return float(np.mean(self.recent_rewards)) if self.recent_rewards else None
 
-    def add(self, message: StatsMessage) -> None:
-        """Fold one worker update message into the counters."""
-        self.global_step += message["steps"]
-        self._interval_steps += message["steps"]
-        self.updates += 1
+    def add(self, update: Update) -> None:
+        """Fold one worker update into the counters."""
+        self.global_step += update.steps
+        self._interval_steps += update.steps
+        self.updates += int(not update.skipped)  # the run sets the exact count (see Run)
         self._interval_updates += 1
-        for phase, seconds in message.get("timing", {}).items():
+        for phase, seconds in update.timing.items():
             self._timing[phase] = self._timing.get(phase, 0.0) + seconds
-        self.worker_episodes[message["rank"]] = self.worker_episodes.get(message["rank"], 0) + len(
-            message["episodes"]
+        self.worker_episodes[update.rank] = self.worker_episodes.get(update.rank, 0) + len(
+            update.episodes
         )
-        self.skipped_updates += int(message["skipped"])
-        for key in LOSS_KEYS:
-            self._losses[key].append(message[key])
-        for episode in message["episodes"]:
+        self.skipped_updates += int(update.skipped)
+        if not update.skipped:
+            for key in LOSS_KEYS:
+                value = getattr(update, key)
+                if math.isfinite(value):
+                    self._losses[key].append(value)
+        for episode in update.episodes:
             self.episodes += 1
-            self.recent_rewards.append(episode["reward"])
+            if not math.isfinite(episode.reward):
+                self.nonfinite_rewards += 1
+                continue
+            self.recent_rewards.append(episode.reward)
             for key in EPISODE_KEYS:
-                self._episodes[key].append(episode[key])
+                value = getattr(episode, key)
+                if math.isfinite(value):
+                    self._episodes[key].append(value)
         mean = self.mean_reward
         if (
             mean is not None
@@ -103,6 +121,7 @@ class RunStats:
             "Perf/Updates": self.updates,
             "Perf/Updates per second": self._interval_updates / seconds,
             "Faults/Skipped updates": self.skipped_updates,
+            "Faults/Non-finite rewards": self.nonfinite_rewards,
             "Faults/Worker restarts": self.worker_restarts,
         }
         if self.mean_reward is not None:
@@ -133,6 +152,7 @@ class RunStats:
             "episodes": self.episodes,
             "updates": self.updates,
             "skipped_updates": self.skipped_updates,
+            "nonfinite_rewards": self.nonfinite_rewards,
             "worker_restarts": self.worker_restarts,
             "elapsed": self.elapsed,
             "best_mean_reward": self.best_mean_reward,

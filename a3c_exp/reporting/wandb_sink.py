@@ -5,10 +5,13 @@ from __future__ import annotations
 import netrc
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from a3c_exp.typing import Metrics
+
+if TYPE_CHECKING:
+    from a3c_exp.config import TrainConfig
 
 
 def has_wandb_credentials() -> bool:
@@ -25,28 +28,28 @@ def has_wandb_credentials() -> bool:
 class WandbSink:
     """Logs interval metrics against ``global_step`` (env steps) to one W&B run."""
 
-    def __init__(self, cfg: dict[str, Any], run_dir: Path, run_name: str, resume_id: str | None):
+    def __init__(self, cfg: TrainConfig, run_dir: Path, run_name: str, resume_id: str | None):
         import wandb
 
-        from a3c_exp.config import ConfigError
+        from a3c_exp.config import ConfigError, as_plain_data
 
-        logger_cfg = cfg["logger"]
-        if logger_cfg["mode"] == "online" and not has_wandb_credentials():
+        logger_cfg = cfg.logger
+        if logger_cfg.mode == "online" and not has_wandb_credentials():
             raise ConfigError(
                 "logger.mode='online': no W&B credentials (set WANDB_API_KEY or run "
                 "`wandb login`), or use logger.mode=offline and `wandb sync` later"
             )
         self._wandb = wandb
         self.run = wandb.init(
-            project=logger_cfg["project"],
-            entity=logger_cfg["entity"],
-            group=logger_cfg["group"],
-            tags=list(logger_cfg["tags"]),
-            job_type=logger_cfg["job_type"],
-            name=logger_cfg["name"] or run_name,
-            mode=logger_cfg["mode"],
+            project=logger_cfg.project,
+            entity=logger_cfg.entity,
+            group=logger_cfg.group,
+            tags=list(logger_cfg.tags),
+            job_type=logger_cfg.job_type,
+            name=logger_cfg.name or run_name,
+            mode=logger_cfg.mode,
             dir=str(run_dir),
-            config=cfg,
+            config=as_plain_data(cfg),
             id=resume_id,
             resume="allow" if resume_id else None,
             settings=wandb.Settings(console="off", x_disable_stats=True),
@@ -54,7 +57,7 @@ class WandbSink:
         self.run.define_metric("global_step")
         self.run.define_metric("*", step_metric="global_step")
         self.run_id = self.run.id
-        self._log_checkpoints = bool(logger_cfg["log_checkpoints"])
+        self._log_checkpoints = logger_cfg.log_checkpoints
 
     def log(self, metrics: Metrics) -> None:
         """Log one interval."""

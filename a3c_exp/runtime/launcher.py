@@ -23,11 +23,12 @@ import torch
 import torch.multiprocessing as mp
 
 from a3c_exp.algo.module import A3CModule
-from a3c_exp.checkpoint import CheckpointManager
-from a3c_exp.config import pins_cpus
+from a3c_exp.checkpoint import CheckpointManager, checkpoint_payload, take_snapshot
+from a3c_exp.config import TrainConfig
 from a3c_exp.envs import EnvSpec
 from a3c_exp.reporting import MetricsSink, RunStats
 from a3c_exp.runtime.locks import FileLock
+from a3c_exp.runtime.messages import Message, Ready, Update, WorkerError
 from a3c_exp.runtime.worker import WorkerSpec, run_worker
 
 log = logging.getLogger("a3c_exp")
@@ -58,13 +59,13 @@ class _StopRequested(Exception):
 
 
 class AsyncLauncher:
-    """Runs ``cfg['workers']`` asynchronous A3C workers against ``module``'s global network."""
+    """Runs ``cfg.workers`` asynchronous A3C workers against ``module``'s global network."""
 
     def __init__(
         self,
         module: A3CModule,
         optimizer: torch.optim.Optimizer,
-        cfg: dict[str, Any],
+        cfg: TrainConfig,
         env_spec: EnvSpec,
         run_dir: Path,
         sink: MetricsSink,
@@ -81,22 +82,19 @@ class AsyncLauncher:
         self.stats = stats
         self.checkpoints = checkpoints
         self.extra_counters = extra_counters or {}
-        self._ctx = mp.get_context(cfg["start_method"])
-        # the CPUs this run may use; pinning needs Linux's affinity calls
-        can_pin = hasattr(os, "sched_getaffinity") and hasattr(os, "sched_setaffinity")
-        self._cpus = sorted(os.sched_getaffinity(0)) if can_pin else []
-        self._pin = can_pin and pins_cpus(cfg["pin_cpus"], cfg["workers"], len(self._cpus))
-        if cfg["start_method"] == "forkserver":
+        self._ctx = mp.get_context(cfg.start_method)
+        if cfg.start_method == "forkserver":
             # The server imports torch and the worker code once; each worker is then a cheap fork
             # of it instead of a fresh interpreter importing everything again.
             self._ctx.set_forkserver_preload(["a3c_exp.runtime.worker", "a3c_exp.envs.vizdoom_env"])
         self._readers: dict[int, Any] = {}  # rank -> read end of that worker's stats pipe
         self._stop_event = self._ctx.Event()
         # flock, not multiprocessing.Lock: a worker killed inside the step must not freeze the
-        # others (the kernel releases the lock of a dead process).
-        self._optimizer_lock = (
-            FileLock(self.run_dir / ".optimizer.lock") if cfg["lock_optimizer_step"] else None
-        )
+        # others (the kernel releases the lock of a dead process). Snapshots always take it;
+        # workers take it for their step unless lock_optimizer_step=false.
+        self._optimizer_lock = FileLock(self.run_dir / ".optimizer.lock")
+        # optimizer steps applied by all workers, counted under the lock where the step happens
+        self._applied_updates = torch.tensor(int(stats.updates), dtype=torch.int64).share_memory_()
         self._workers: list[Any] = []
         self.stats.learning_rate = float(optimizer.param_groups[0]["lr"])
         self._signals = 0
@@ -104,7 +102,7 @@ class AsyncLauncher:
         self._restarts: dict[int, int] = {}
         self._last_seen: dict[int, float] = {}
         self._tracebacks: dict[int, str] = {}
-        self._consecutive_skips = 0
+        self._consecutive_skips: dict[int, int] = {}
         self._numerical_failure = False
 
     # ----------------------------------------------------------------------------- lifecycle
@@ -120,7 +118,7 @@ class AsyncLauncher:
             stop_reason, forced = "interrupted", True
         finally:
             try:
-                self._stop_workers(grace=0.0 if forced else self.cfg["shutdown_grace"])
+                self._stop_workers(grace=0.0 if forced else self.cfg.shutdown_grace)
             except _StopRequested:  # a second signal while stopping: kill now
                 forced = True
                 self._stop_workers(grace=0.0)
@@ -152,35 +150,37 @@ class AsyncLauncher:
         # raising the threshold and keeping freed learning-pass buffers on the heap (~30 MB
         # less resident memory per worker). A value the user exported wins.
         os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "65536")
-        for rank in range(self.cfg["workers"]):
+        for rank in range(self.cfg.workers):
             self._workers.append(self._spawn(rank))
+        cpus = self.cfg.worker_cpus
         log.info(
             "started %d workers x %d envs (%s%s)",
             len(self._workers),
-            self.cfg["envs_per_worker"],
-            self.cfg["start_method"],
-            f", pinned to CPUs {self._cpus}" if self._pin else "",
+            self.cfg.envs_per_worker,
+            self.cfg.start_method,
+            f", pinned to CPUs {sorted(set(cpus))}" if cpus else "",
         )
 
     def _spawn(self, rank: int) -> Any:
         """Start worker ``rank`` with a fresh env and a local net copied from the global one."""
         restarts = self._restarts.get(rank, 0)
+        cfg = self.cfg
         spec = WorkerSpec(
             rank=rank,
             # resumed runs and restarted workers get fresh episodes, not a replay
-            seed=self.cfg["seed"] + rank + self.stats.global_step + 7919 * restarts,
-            env_cfg=self.cfg["env"],
-            model_cfg=self.cfg["model"],
-            loss_cfg=self.cfg["loss"],
-            rollout_len=self.cfg["rollout_len"],
-            envs_per_worker=self.cfg["envs_per_worker"],
+            seed=cfg.seed + rank + self.stats.global_step + 7919 * restarts,
+            env=cfg.env,
+            model=cfg.model,
+            loss=cfg.loss,
+            rollout_len=cfg.rollout_len,
+            envs_per_worker=cfg.envs_per_worker,
             obs_shape=self.env_spec.obs_shape,
             n_actions=self.env_spec.n_actions,
             workdir=str(self.run_dir / ".vizdoom"),
             parent_pid=os.getpid(),
-            video_every=self.cfg["video_every"],
+            video_every=cfg.video_every,
             video_dir=str(self.run_dir / "videos"),
-            cpu=self._cpus[rank % len(self._cpus)] if self._pin else None,
+            cpu=cfg.worker_cpus[rank % len(cfg.worker_cpus)] if cfg.worker_cpus else None,
         )
         reader, writer = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(
@@ -191,7 +191,8 @@ class AsyncLauncher:
                 self.optimizer,
                 writer,
                 self._stop_event,
-                self._optimizer_lock,
+                self._optimizer_lock if cfg.lock_optimizer_step else None,
+                self._applied_updates,
             ),
             name=f"a3c-worker-{rank}",
             daemon=True,
@@ -207,7 +208,7 @@ class AsyncLauncher:
 
     def _check_workers(self) -> None:
         """Restart workers that died or went silent; past ``max_restarts`` fail the run."""
-        timeout = self.cfg["heartbeat_timeout"]
+        timeout = self.cfg.heartbeat_timeout
         now = time.monotonic()
         for rank, process in enumerate(self._workers):
             if process.exitcode is None and now - self._last_seen[rank] < timeout:
@@ -218,15 +219,17 @@ class AsyncLauncher:
                 reason = f"was killed by {signal.Signals(-process.exitcode).name}"
             else:
                 reason = f"exited with code {process.exitcode}"
-            if rank in self._tracebacks:
-                reason += ":\n" + self._tracebacks.pop(rank)
             _kill_group(process)
             process.join(timeout=1.0)
+            # what it sent before dying still counts (an update it applied, its episodes)
+            self._drain_dead(rank)
+            if rank in self._tracebacks:
+                reason += ":\n" + self._tracebacks.pop(rank)
             restarts = self._restarts.get(rank, 0)
-            if restarts >= self.cfg["max_restarts"]:
+            if restarts >= self.cfg.max_restarts:
                 self._failure = (
                     f"worker {rank} {reason}\n(restart limit max_restarts="
-                    f"{self.cfg['max_restarts']} reached)"
+                    f"{self.cfg.max_restarts} reached)"
                 )
                 return
             self._restarts[rank] = restarts + 1
@@ -236,20 +239,21 @@ class AsyncLauncher:
                 rank,
                 reason,
                 restarts + 1,
-                self.cfg["max_restarts"],
+                self.cfg.max_restarts,
             )
             self._workers[rank] = self._spawn(rank)
 
     def _supervise(self) -> str:
         cfg = self.cfg
-        log_every = cfg["log_every"]
+        log_every = cfg.log_every
         next_log = time.monotonic() + log_every
-        every = cfg["checkpoint_every"]
+        every = cfg.checkpoint_every
         next_checkpoint = (self.stats.global_step // every + 1) * every if every else None
         while True:
             self._drain(timeout=0.05)
             reason = self._stop_reason()
             if time.monotonic() >= next_log or reason:
+                self.stats.updates = int(self._applied_updates)
                 self.sink.log(self.stats.flush())
                 next_log = time.monotonic() + log_every
             if reason:
@@ -266,14 +270,14 @@ class AsyncLauncher:
             self._check_workers()
         if self._failure is not None:
             return "worker_failed"
-        if stats.global_step >= cfg["total_steps"]:
+        if stats.global_step >= cfg.total_steps:
             return "total_steps"
-        if cfg["max_time"] is not None and stats.elapsed >= cfg["max_time"]:
+        if cfg.max_time is not None and stats.elapsed >= cfg.max_time:
             return "max_time"
         if (
-            cfg["target_reward"] is not None
+            cfg.target_reward is not None
             and len(stats.recent_rewards) == stats.recent_rewards.maxlen
-            and stats.mean_reward >= cfg["target_reward"]
+            and stats.mean_reward >= cfg.target_reward
         ):
             return "target_reward"
         return None
@@ -294,25 +298,38 @@ class AsyncLauncher:
                     continue
                 self._handle(message)
 
-    def _handle(self, message: dict[str, Any]) -> None:
-        kind = message["type"]
-        self._last_seen[message["rank"]] = time.monotonic()
-        if kind == "update":
+    def _drain_dead(self, rank: int) -> None:
+        """Read what a dead worker's pipe still holds, up to its end, then close it."""
+        reader = self._readers.pop(rank, None)
+        if reader is None:
+            return
+        try:
+            while reader.poll(0):
+                self._handle(reader.recv())
+        except (EOFError, OSError):
+            pass
+        finally:
+            reader.close()
+
+    def _handle(self, message: Message) -> None:
+        self._last_seen[message.rank] = time.monotonic()
+        if isinstance(message, Update):
             self.stats.add(message)
-            self._consecutive_skips = self._consecutive_skips + 1 if message["skipped"] else 0
-            if self._consecutive_skips >= self.cfg["max_skipped_updates"] and not self._failure:
+            skips = self._consecutive_skips.get(message.rank, 0) + 1 if message.skipped else 0
+            self._consecutive_skips[message.rank] = skips
+            if skips >= self.cfg.max_skipped_updates and not self._failure:
                 self._failure = (
-                    f"{self._consecutive_skips} consecutive updates had a NaN or inf loss or "
-                    "gradient and were skipped (max_skipped_updates); the last checkpoint "
+                    f"worker {message.rank}: {skips} consecutive updates had a NaN or inf loss "
+                    "or gradient and were skipped (max_skipped_updates); the last checkpoint "
                     "written before is kept"
                 )
                 self._numerical_failure = True
-            for path in message["videos"]:
+            for path in message.videos:
                 self.sink.log_video(path, self.stats.global_step)
-        elif kind == "error":
-            self._tracebacks[message["rank"]] = message["traceback"].rstrip()
-        elif kind == "ready":
-            log.debug("worker %d ready (pid %d)", message["rank"], message["pid"])
+        elif isinstance(message, WorkerError):
+            self._tracebacks[message.rank] = message.traceback.rstrip()
+        elif isinstance(message, Ready):
+            log.debug("worker %d ready (pid %d)", message.rank, message.pid)
 
     def _stop_workers(self, grace: float) -> None:
         """Event, then SIGTERM, then SIGKILL to each worker's process group (engines included)."""
@@ -341,8 +358,13 @@ class AsyncLauncher:
         return {**self.stats.counters(), **self.extra_counters}
 
     def _save_checkpoint(self, periodic: bool) -> Path:
-        payload = self.module.checkpoint_payload(self.optimizer, self._counters())
-        return self.checkpoints.save(payload, self.stats.global_step, periodic=periodic)
+        """Snapshot weights, optimizer and update count together, then write every file of it."""
+        snapshot = take_snapshot(
+            self.module, self.optimizer, self._optimizer_lock, lambda: int(self._applied_updates)
+        )
+        counters = self._counters()
+        payload = checkpoint_payload(self.module, snapshot, counters)
+        return self.checkpoints.save(payload, counters["global_step"], periodic=periodic)
 
     def _finish(self, stop_reason: str, write_checkpoint: bool) -> RunResult:
         exit_code = {
@@ -355,6 +377,7 @@ class AsyncLauncher:
         if write_checkpoint:
             checkpoint = self._save_checkpoint(periodic=False)
             log.info("checkpoint: %s", checkpoint)
+        self.stats.updates = int(self._applied_updates)
         summary = {**self.stats.summary(), "stop_reason": stop_reason}
         self.sink.summary(summary)
         return RunResult(stop_reason, exit_code, checkpoint, summary)

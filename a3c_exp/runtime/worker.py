@@ -3,8 +3,9 @@
 Loop: copy global weights into the local net; roll out ``rollout_len`` steps of each of its
 ``envs_per_worker`` envs (acting for all of them in one batched pass, LSTM state carried across
 rollouts); compute the loss of the whole rollout in one batched pass; clip gradients; hand them
-to the global parameters; step the shared optimizer; send plain-dict statistics to the main
-process through the worker's own pipe (a worker killed mid-message can only corrupt its own pipe).
+to the global parameters; step the shared optimizer and count the applied update (both under
+the step lock); send an ``Update`` message to the main process through the worker's own pipe (a
+worker killed mid-message can only corrupt its own pipe).
 
 This module imports no Lightning and no W&B: workers only need torch, the env and the maths.
 """
@@ -22,7 +23,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -30,17 +31,21 @@ from a3c_exp.algo.learning import rollout_loss
 from a3c_exp.algo.rollout import EpisodeRecorder, RolloutCollector
 from a3c_exp.envs import make_env
 from a3c_exp.models import ActorCritic, build_model
+from a3c_exp.runtime.messages import Episode, Ready, Update, WorkerError
+
+if TYPE_CHECKING:
+    from a3c_exp.config import EnvConfig, LossConfig, ModelConfig
 
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """Everything a worker needs, as plain picklable data (no config objects, no interpolations)."""
+    """Everything a worker needs: the typed config sections it uses, as picklable data."""
 
     rank: int
     seed: int
-    env_cfg: dict[str, Any]
-    model_cfg: dict[str, Any]
-    loss_cfg: dict[str, Any]
+    env: EnvConfig
+    model: ModelConfig
+    loss: LossConfig
     rollout_len: int
     envs_per_worker: int
     obs_shape: tuple[int, ...]
@@ -107,6 +112,7 @@ def run_worker(
     stats_conn: Any,
     stop_event: Any,
     optimizer_lock: Any | None = None,
+    applied_updates: torch.Tensor | None = None,
 ) -> None:
     """Process entry point: train until ``stop_event`` is set or the parent goes away."""
     # Ctrl-C reaches the whole foreground process group; the main process alone decides when to
@@ -132,16 +138,16 @@ def run_worker(
         for index in range(spec.envs_per_worker):
             envs.append(
                 make_env(
-                    spec.env_cfg,
+                    spec.env,
                     rank=spec.rank * spec.envs_per_worker + index,
                     workdir=spec.workdir,
                     render_mode="rgb_array" if records and index == 0 else None,
                 )
             )
-        local = build_model(spec.model_cfg, spec.obs_shape, spec.n_actions)
+        local = build_model(spec.model, spec.obs_shape, spec.n_actions)
         recorder = None
         if records:
-            fps = envs[0].metadata.get("render_fps", 30) / spec.env_cfg.get("frame_skip", 1)
+            fps = envs[0].metadata.get("render_fps", 30) / spec.env.frame_skip
             recorder = EpisodeRecorder(
                 envs[0], spec.video_every, Path(spec.video_dir), "worker0", fps
             )
@@ -150,12 +156,10 @@ def run_worker(
             local,
             spec.rollout_len,
             seed=spec.seed,
-            truncation_discount=(
-                spec.loss_cfg["gamma"] if spec.env_cfg["bootstrap_truncated"] else None
-            ),
+            truncation_discount=spec.loss.gamma if spec.env.bootstrap_truncated else None,
             recorder=recorder,
         )
-        stats_conn.send({"type": "ready", "rank": spec.rank, "pid": os.getpid()})
+        stats_conn.send(Ready(spec.rank, os.getpid()))
         _train_loop(
             spec,
             global_net,
@@ -165,18 +169,39 @@ def run_worker(
             stats_conn,
             lambda: stop_event.is_set() or os.getppid() != parent,
             optimizer_lock,
+            applied_updates,
         )
     except _Terminated:
         pass
     except Exception:
         if not stop_event.is_set():
-            stats_conn.send(
-                {"type": "error", "rank": spec.rank, "traceback": traceback.format_exc()}
-            )
+            stats_conn.send(WorkerError(spec.rank, traceback.format_exc()))
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for env in envs:
             env.close()
+
+
+def apply_update(
+    optimizer: torch.optim.Optimizer,
+    lock: Any | None,
+    applied_updates: torch.Tensor | None,
+) -> None:
+    """Step the shared optimizer and count the update, as one unit under the step lock.
+
+    SIGTERM is held back meanwhile, so a worker stopped here cannot have stepped without
+    counting; the count is what checkpoints record as ``updates``, and equals the optimizer's
+    own step count.
+    """
+    blocked = {signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        with lock if lock is not None else contextlib.nullcontext():
+            optimizer.step()
+            if applied_updates is not None:
+                applied_updates += 1
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
 
 
 def _train_loop(
@@ -188,8 +213,9 @@ def _train_loop(
     stats_conn: Any,
     should_stop: Callable[[], bool],
     optimizer_lock: Any | None,
+    applied_updates: torch.Tensor | None,
 ) -> None:
-    max_grad_norm = spec.loss_cfg["max_grad_norm"]
+    max_grad_norm = spec.loss.max_grad_norm
     while not should_stop():
         t_sync = time.perf_counter()
         local.load_state_dict(global_net.state_dict())
@@ -197,7 +223,7 @@ def _train_loop(
         env_before = collector.env_seconds
         rollout = collector.collect()
         t_learn = time.perf_counter()
-        terms = rollout_loss(local, rollout, spec.loss_cfg)
+        terms = rollout_loss(local, rollout, spec.loss)
         local.zero_grad(set_to_none=True)
         terms.total.backward()
         grad_norm = float(torch.nn.utils.clip_grad_norm_(local.parameters(), max_grad_norm))
@@ -207,29 +233,24 @@ def _train_loop(
             hand_over_gradients(local, global_net)
         t_optim = time.perf_counter()
         if not skipped:
-            if optimizer_lock is None:
-                optimizer.step()
-            else:
-                with optimizer_lock:
-                    optimizer.step()
+            apply_update(optimizer, optimizer_lock, applied_updates)
         t_end = time.perf_counter()
         n = rollout.n_steps
         env_seconds = collector.env_seconds - env_before
         stats_conn.send(
-            {
-                "type": "update",
-                "rank": spec.rank,
-                "steps": n,
-                "episodes": collector.pop_finished_episodes(),
-                "videos": collector.recorder.pop_written() if collector.recorder else [],
-                "value_loss": float(terms.value_loss.detach()) / n,
-                "policy_loss": float(terms.policy_loss.detach()) / n,
-                "entropy": float(terms.entropy.detach()) / n,
-                "grad_norm": grad_norm,
-                "var_norm": parameter_norm(local),
-                "skipped": skipped,
+            Update(
+                rank=spec.rank,
+                steps=n,
+                episodes=tuple(Episode(**e) for e in collector.pop_finished_episodes()),
+                videos=tuple(collector.recorder.pop_written() if collector.recorder else ()),
+                value_loss=float(terms.value_loss.detach()) / n,
+                policy_loss=float(terms.policy_loss.detach()) / n,
+                entropy=float(terms.entropy.detach()) / n,
+                grad_norm=grad_norm,
+                var_norm=parameter_norm(local),
+                skipped=skipped,
                 # wall seconds per phase of this update (the worker is single-threaded)
-                "timing": {
+                timing={
                     "sync": t_rollout - t_sync,
                     "env": env_seconds,
                     "act": t_learn - t_rollout - env_seconds,
@@ -237,5 +258,5 @@ def _train_loop(
                     "handoff": t_optim - t_handoff,
                     "optimizer": t_end - t_optim,
                 },
-            }
+            )
         )

@@ -1,0 +1,54 @@
+"""What workers tell the run: typed, picklable messages, one definition of each field.
+
+Workers send these through their own pipe; the run reads them and nothing else. Every metric
+name derived from them is defined once in ``a3c_exp.reporting.stats``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A worker built its envs and network and is about to train."""
+
+    rank: int
+    pid: int
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One finished episode of one env: return, length and mean value estimate."""
+
+    reward: float
+    length: int
+    value: float
+
+
+@dataclass(frozen=True)
+class Update:
+    """One rollout learned from (or skipped for a NaN/inf loss or gradient)."""
+
+    rank: int
+    steps: int  # env steps of the rollout, all of the worker's envs
+    episodes: tuple[Episode, ...]
+    value_loss: float  # per env step
+    policy_loss: float  # per env step
+    entropy: float  # per env step
+    grad_norm: float  # before clipping
+    var_norm: float  # L2 norm of the local weights
+    skipped: bool  # true: the gradients were not applied
+    timing: dict[str, float] = field(default_factory=dict)  # seconds per phase (TIMING_PHASES)
+    videos: tuple[str, ...] = ()  # GIFs written since the last update
+
+
+@dataclass(frozen=True)
+class WorkerError:
+    """A worker's training loop raised: the traceback, for the restart's log line."""
+
+    rank: int
+    traceback: str
+
+
+Message = Ready | Update | WorkerError
