@@ -96,6 +96,10 @@ def main() -> int:
         for pid in seen
         if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     ]
+    updates = payload["a3c"]["updates"]
+    optimizer_steps = {
+        int(state["step"]) for state in payload["optimizer_states"][0]["state"].values()
+    }
     checks = {
         f"kills survived ({restarts} restarts for {len(killed)} kills)": restarts >= len(killed),
         f"run ended by SIGTERM with code {proc.returncode}": proc.returncode == 130,
@@ -103,6 +107,9 @@ def main() -> int:
         f"global step monotonic over {len(steps)} reports": monotonic,
         f"training never stalled (longest stall {stall:.0f} s, limit 60 s)": stall < 60,
         f"no process left ({len(seen)} seen)": not left,
+        f"optimizer steps {sorted(optimizer_steps)} = updates applied ({updates:,})": (
+            optimizer_steps == {updates}
+        ),
     }
     for text, ok in checks.items():
         print(f"{'PASS' if ok else 'FAIL'}  {text}")

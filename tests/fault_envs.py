@@ -20,5 +20,19 @@ class NanRewardCartPole(CartPoleEnv):
         return obs, reward, terminated, truncated, info
 
 
+class NanForEvenSeedCartPole(NanRewardCartPole):
+    """CartPole whose reward is always NaN when its first reset had an even seed (worker 0 of a
+    run with seed 0), and finite otherwise: one bad worker beside healthy ones."""
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None and self.steps == 0:
+            self.nan_every = 1 if seed % 2 == 0 else 10**12
+        return super().reset(seed=seed, options=options)
+
+
+if "NanForEvenSeedCartPole-v0" not in gym.registry:
+    gym.register(
+        "NanForEvenSeedCartPole-v0", entry_point=NanForEvenSeedCartPole, max_episode_steps=500
+    )
 if "NanRewardCartPole-v0" not in gym.registry:
     gym.register("NanRewardCartPole-v0", entry_point=NanRewardCartPole, max_episode_steps=500)

@@ -68,18 +68,20 @@ def test_worker_killed_with_sigkill_is_restarted(tmp_path):
     proc = _start(run_dir, "total_steps=100000000", "max_restarts=2")
     try:
         _wait_for_training(run_dir)
+        original = {p.pid for p in _workers(proc)}
         victim = _workers(proc)[0]
         victim.send_signal(signal.SIGKILL)
         deadline = time.monotonic() + 10
+        pids = original
         while time.monotonic() < deadline:  # noticed and replaced within a few seconds
             pids = {p.pid for p in _workers(proc)}
             if victim.pid not in pids and len(pids) == 2:
                 break
             time.sleep(0.2)
+        assert len(pids - original) == 1 and victim.pid not in pids  # one new worker in its place
         steps_after_restart = int(read_metrics(run_dir)[-1]["global_step"])
         time.sleep(3)
         assert int(read_metrics(run_dir)[-1]["global_step"]) > steps_after_restart
-        assert {p.pid for p in _workers(proc)} - {victim.pid}
     finally:
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=60)
@@ -143,6 +145,23 @@ def test_consecutive_nan_updates_stop_the_run_and_keep_the_last_good_checkpoint(
     assert result.returncode == 1
     assert "5 consecutive updates had a NaN or inf loss" in result.stdout + result.stderr
     assert not (run_dir / "checkpoints" / "last.ckpt").exists()  # nothing bad was saved
+
+
+def test_one_worker_always_skipping_trips_the_limit_beside_healthy_ones(tmp_path):
+    run_dir = tmp_path / "onenan"
+    result = run_train(
+        run_dir,
+        *BASE,
+        "env.id=tests.fault_envs:NanForEvenSeedCartPole-v0",
+        "max_skipped_updates=20",
+        "total_steps=100000",
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "worker 0: 20 consecutive updates had a NaN or inf loss" in output
+    rows = read_metrics(run_dir)
+    assert rows and float(rows[-1]["Perf/Mean Reward (last 100)"]) > 0  # worker 1 went on
 
 
 def test_main_process_killed_leaves_no_worker_or_engine(tmp_path):

@@ -83,24 +83,49 @@ def test_evaluation_of_a_missing_checkpoint_is_one_line_error(tmp_path):
     )
 
 
-def test_resume_continues_steps_network_and_optimizer(smoke_run, tmp_path):
+def test_resume_continues_the_network_and_optimizer_under_the_new_learning_rate(
+    smoke_run, tmp_path
+):
     run_dir, _ = smoke_run
     before = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     resumed_dir = tmp_path / "resumed"
+    # a learning rate so small that the resumed updates leave the weights where they were
     run_train(
         resumed_dir,
         "experiment=cartpole_smoke",
         "total_steps=6000",
+        "optim.lr=1e-30",
         f"resume={run_dir / 'checkpoints' / 'last.ckpt'}",
     )
     after = load_checkpoint(resumed_dir / "checkpoints" / "last.ckpt")
     assert after["a3c"]["global_step"] >= 6000
     assert after["a3c"]["episodes"] > before["a3c"]["episodes"]
-    first = read_metrics(resumed_dir)[0]
-    assert int(first["global_step"]) >= before["a3c"]["global_step"]  # no reset of the x-axis
-    steps_before = float(before["optimizer_states"][0]["state"][0]["step"])
-    steps_after = float(after["optimizer_states"][0]["state"][0]["step"])
-    assert steps_after > steps_before  # Adam's step count went on from the saved one
+    rows = read_metrics(resumed_dir)
+    assert int(rows[0]["global_step"]) >= before["a3c"]["global_step"]  # no reset of the x-axis
+    assert float(rows[0]["Losses/Learning Rate"]) == 1e-30  # the value the command gave
+    assert after["optimizer_states"][0]["param_groups"][0]["lr"] == 1e-30
+    for name, weights in before["state_dict"].items():  # the saved network was carried over
+        torch.testing.assert_close(after["state_dict"][name], weights, rtol=0, atol=1e-20)
+    # Adam's step count went on from the saved one, one step per applied update
+    assert after["a3c"]["updates"] > before["a3c"]["updates"]
+    for state in after["optimizer_states"][0]["state"].values():
+        assert float(state["step"]) == after["a3c"]["updates"]
+    for state in before["optimizer_states"][0]["state"].values():
+        assert float(state["step"]) == before["a3c"]["updates"]
+
+
+def test_resume_under_another_optimizer_is_refused_unless_asked(smoke_run, tmp_path):
+    run_dir, _ = smoke_run
+    last = run_dir / "checkpoints" / "last.ckpt"
+    common = ["experiment=cartpole_smoke", "optim=shared_rmsprop", f"resume={last}"]
+    result = run_train(tmp_path / "other", *common, check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "resume_optimizer_state=false" in lines[0]
+    assert not (tmp_path / "other" / "checkpoints").exists()
+    run_train(tmp_path / "fresh", *common, "resume_optimizer_state=false", "total_steps=4000")
+    after = load_checkpoint(tmp_path / "fresh" / "checkpoints" / "last.ckpt")
+    assert after["a3c"]["optimizer"] == "shared_rmsprop"
 
 
 def test_resume_with_other_model_shape_is_refused(smoke_run, tmp_path):

@@ -1,0 +1,47 @@
+"""Run statistics: bad numbers are counted and never reach a mean."""
+
+import math
+
+from a3c_exp.reporting.stats import RunStats
+from a3c_exp.runtime.messages import Episode, Update
+
+
+def _update(rewards, skipped=False, loss=1.0, rank=0):
+    return Update(
+        rank=rank,
+        steps=30,
+        episodes=tuple(Episode(reward=r, length=10, value=0.5) for r in rewards),
+        value_loss=loss,
+        policy_loss=loss,
+        entropy=loss,
+        grad_norm=loss,
+        var_norm=1.0,
+        skipped=skipped,
+    )
+
+
+def test_nonfinite_rewards_are_counted_and_kept_out_of_every_mean():
+    stats = RunStats(frame_skip=1)
+    stats.add(_update([1.0] * 99))
+    stats.add(_update([float("nan"), float("inf"), 3.0]))
+    assert stats.mean_reward == (99 * 1.0 + 3.0) / 100 and len(stats.recent_rewards) == 100
+    assert stats.best_mean_reward == stats.mean_reward
+    metrics = stats.flush()
+    assert metrics["Faults/Non-finite rewards"] == 2
+    assert metrics["Perf/Mean Reward (last 100)"] == stats.mean_reward
+    assert math.isfinite(metrics["Perf/Reward"]) and metrics["Perf/Episodes"] == 102
+    assert stats.counters()["nonfinite_rewards"] == 2
+
+
+def test_losses_of_skipped_updates_stay_out_of_the_interval_means():
+    stats = RunStats(frame_skip=1)
+    stats.add(_update([], loss=2.0))
+    stats.add(_update([], skipped=True, loss=float("nan")))
+    stats.add(_update([], loss=float("inf")))
+    metrics = stats.flush()
+    assert metrics["Losses/Value Loss"] == 2.0 and metrics["Faults/Skipped updates"] == 1
+
+
+def test_resumed_counters_drop_nonfinite_rewards_from_the_window():
+    stats = RunStats(frame_skip=1, counters={"recent_rewards": [1.0, float("nan"), 2.0]})
+    assert list(stats.recent_rewards) == [1.0, 2.0] and stats.mean_reward == 1.5
