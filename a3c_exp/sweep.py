@@ -77,17 +77,30 @@ def summarise_sweep(sweep_dir: Path, plot: bool = True) -> list[dict[str, Any]]:
         "| " + " | ".join(_cell(row[c]).replace("|", "/") for c in COLUMNS) + " |" for row in rows
     ]
     (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
-    if plot:
-        from a3c_exp.reporting.plots import plot_learning_curves
-
-        done = [r for r in records if (Path(r["job_dir"]) / "metrics.csv").exists()]
-        if done:
-            plot_learning_curves(
-                [Path(r["job_dir"]) for r in done],
-                sweep_dir / "summary_curves.png",
-                [" ".join(r["overrides"]) or r["job"] for r in done],
-            )
+    if plot and records:
+        plot_sweep_curves(sweep_dir, records)
     return rows
+
+
+def plot_sweep_curves(sweep_dir: Path, records: list[dict[str, Any]]) -> Path | None:
+    """``summary_curves.png``: a curve a job, named by what it changed, failed jobs in a note."""
+    from a3c_exp.reporting.labels import sweep_labels
+    from a3c_exp.reporting.plots import plot_learning_curves
+
+    title, labels = sweep_labels([r["overrides"] for r in records])
+    # "3: ent=0.0244 λ=0.938": the job number leads to its row of summary.md and its directory
+    labels = [f"{r['job']}: {label}".strip() for r, label in zip(records, labels, strict=True)]
+    plotted, names, notes = [], [], []
+    for record, label in zip(records, labels, strict=True):
+        if (Path(record["job_dir"]) / "metrics.csv").exists():
+            plotted.append(Path(record["job_dir"]))
+            names.append(label)
+        else:
+            reason = record.get("error") or "no metrics"
+            notes.append(f"no curve for job {label}: {record['status']}, {reason}")
+    if not plotted:
+        return None
+    return plot_learning_curves(plotted, sweep_dir / "summary_curves.png", names, title, notes)
 
 
 def log_summary_to_wandb(sweep_dir: Path, rows: list[dict[str, Any]], logger_cfg: dict) -> None:
