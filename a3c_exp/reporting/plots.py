@@ -17,6 +17,7 @@ from typing import Any
 
 REWARD_KEY = "Perf/Mean Reward (last 100)"
 FULL_WINDOW = 100  # episodes behind each plotted mean
+FEW_POINTS = 5  # curves this short get markers
 FIG_WIDTH = 11.0  # inches
 PANEL_HEIGHT = 3.6  # inches, whatever the number of runs
 PARTIAL_NOTE = (
@@ -160,6 +161,8 @@ def plot_learning_curves(
         steps, seconds, rewards = curve
         style = {"color": colour, "label": label, "linestyle": "--" if dashed else "-"}
         style["alpha"] = 0.5 if dashed else 1.0
+        if len(steps) <= FEW_POINTS:  # a line through one or two points is not seen
+            style.update(marker="o", markersize=4)
         by_steps.plot(steps, rewards, **style)
         by_time.plot([s / 60 if minutes else s for s in seconds], rewards, **style)
     by_steps.set_xlabel("env steps")
