@@ -22,23 +22,34 @@ def sqlite_storage(path: str | Path) -> optuna.storages.RDBStorage:
 
     Two things stop a plain ``sqlite:///...`` URL from working here. The sweeper opens the
     storage before Hydra makes the sweep directory, and SQLite does not make folders. And
-    optuna 2.10 (hydra-optuna-sweeper 1.3 needs optuna < 3) stamps the schema revision on a
-    connection it never commits, which SQLAlchemy 2 rolls back: the next open of the file fails
-    its schema check (``assert version is not None``). The check is skipped on this first open
-    and the revision committed here, so the file then opens anywhere with the plain URL.
+    optuna 2.10 (hydra-optuna-sweeper 1.3 needs optuna < 3) stamps the schema revision of a new
+    file on a connection it never commits: SQLAlchemy 2 rolls the stamp back (the next open
+    fails its schema check, ``assert version is not None``) and, until that connection is
+    collected, holds the file's write lock. So the tables and the stamp are written here first,
+    in one committed transaction; optuna then finds a stamped file, in this process or any other.
     """
     import alembic.migration
+    import alembic.script
+    import sqlalchemy
     from optuna.storages import RDBStorage
+    from optuna.storages._rdb import models  # optuna 2.10's schema and its alembic scripts
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    storage = RDBStorage(f"sqlite:///{path}", skip_compatibility_check=True)
-    versions = storage._version_manager  # optuna 2.10's only handle on its alembic scripts
-    with storage.engine.begin() as connection:  # begin(): committed on leaving the block
-        context = alembic.migration.MigrationContext.configure(connection)
-        if context.get_current_revision() is None:
-            context.stamp(versions._create_alembic_script(), versions.get_head_version())
-    return storage
+    url = f"sqlite:///{path}"
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.begin() as connection:  # begin(): committed on leaving the block
+            models.BaseModel.metadata.create_all(connection)
+            context = alembic.migration.MigrationContext.configure(connection)
+            if context.get_current_revision() is None:
+                scripts = alembic.script.ScriptDirectory(
+                    str(Path(models.__file__).parent / "alembic")
+                )
+                context.stamp(scripts, scripts.get_current_head())
+    finally:
+        engine.dispose()
+    return RDBStorage(url)
 
 
 def load_sweep_study(sweep_dir: Path) -> optuna.Study | None:
