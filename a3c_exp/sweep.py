@@ -179,13 +179,24 @@ def log_summary_to_wandb(
         run.finish()
 
 
-def write_study_plots(sweep_dir: Path, objective: str = "objective") -> list[Path]:
+def sweep_objective(sweep_dir: Path) -> str:
+    """The name of the value the sweep's jobs returned (``objective`` in a job's config)."""
+    from omegaconf import OmegaConf
+
+    for path in sorted(Path(sweep_dir).glob("*/.hydra/config.yaml")):
+        return str(OmegaConf.load(path).get("objective", "objective"))
+    return "objective"
+
+
+def write_study_plots(sweep_dir: Path, objective: str | None = None) -> list[Path]:
     """Optuna's views of the sweep's study (``optuna.db``), if it has one; their paths."""
     from a3c_exp.reporting.study_plots import plot_study
     from a3c_exp.study import load_sweep_study
 
     study = load_sweep_study(sweep_dir)
-    return plot_study(study, sweep_dir, objective) if study is not None else []
+    if study is None:
+        return []
+    return plot_study(study, sweep_dir, objective or sweep_objective(sweep_dir))
 
 
 def sweep_images(sweep_dir: Path) -> list[Path]:

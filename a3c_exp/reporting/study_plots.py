@@ -33,8 +33,20 @@ def param_importances(study: optuna.Study) -> dict[str, float]:
     return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
 
 
+def _history_axes(study: optuna.Study, objective: str) -> Any:
+    """Optuna's optimization history, with whole trial numbers on its axis (not 0.25, 0.5)."""
+    import matplotlib.ticker
+    from optuna.visualization import matplotlib as views
+
+    axis = views.plot_optimization_history(study, target_name=objective)
+    axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    axis.set_xlabel("trial")
+    return axis
+
+
 def _importance_axes(study: optuna.Study, objective: str) -> Any:
     import matplotlib.pyplot as plt
+    import optuna
 
     importances = param_importances(study)
     names = list(importances)[::-1]  # most important on top
@@ -43,7 +55,8 @@ def _importance_axes(study: optuna.Study, objective: str) -> Any:
     axis.bar_label(bars, fmt="%.2f", padding=3)
     axis.set_xlim(0, 1.1)
     axis.set_xlabel(f"importance for {objective} (mean decrease in impurity)")
-    axis.set_title("Parameter importances")
+    done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    axis.set_title(f"Parameter importances ({done} completed trials)")  # few trials: noise
     return axis
 
 
@@ -54,7 +67,11 @@ def _save(axes: Any, path: Path, size: tuple[float, float] | None = None) -> Pat
 
     fig = np.ravel(axes)[0].figure
     for axis in np.ravel(axes):  # log axes label minor ticks too, and they run into each other
-        if axis.get_xscale() == "log":
+        if axis.get_xscale() == "log":  # so label 1 and 3 of each decade, nothing else
+            axis.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 3.0)))
+            axis.xaxis.set_major_formatter(
+                matplotlib.ticker.LogFormatterSciNotation(labelOnlyBase=False)
+            )
             axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     if size:
         fig.set_size_inches(*size)
@@ -83,7 +100,7 @@ def plot_study(study: optuna.Study, out_dir: Path, objective: str = "objective")
         return []
     n_params = len(completed[0].params)
     makers = {
-        HISTORY: (lambda: views.plot_optimization_history(study, target_name=objective), None),
+        HISTORY: (lambda: _history_axes(study, objective), None),
         IMPORTANCES: (lambda: _importance_axes(study, objective), None),
         SLICE: (
             lambda: views.plot_slice(study, target_name=objective),
