@@ -4,7 +4,9 @@ Every job writes ``job.json`` into its own directory (overrides, objective, stat
 steps/s, error line). ``summarise_sweep`` turns the records of a sweep directory into
 ``summary.md``, ``summary.csv`` and ``summary_curves.png``, sorted by objective; the Hydra
 callback ``SweepSummaryCallback`` calls it after every job, so the summary exists even if the
-sweep is stopped, and a failed job appears in it with its reason.
+sweep is stopped, and a failed job appears in it with its reason. At the end of an Optuna sweep
+it adds Optuna's views of the study (``optuna_*.png``) and, with W&B, logs the table and plots
+as the group's ``sweep-summary`` run.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ import csv
 import json
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+from a3c_exp.reporting.labels import MISSING
 
 log = logging.getLogger("a3c_exp")
 
@@ -77,24 +82,81 @@ def summarise_sweep(sweep_dir: Path, plot: bool = True) -> list[dict[str, Any]]:
         "| " + " | ".join(_cell(row[c]).replace("|", "/") for c in COLUMNS) + " |" for row in rows
     ]
     (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
-    if plot:
-        from a3c_exp.reporting.plots import plot_learning_curves
-
-        done = [r for r in records if (Path(r["job_dir"]) / "metrics.csv").exists()]
-        if done:
-            plot_learning_curves(
-                [Path(r["job_dir"]) for r in done],
-                sweep_dir / "summary_curves.png",
-                [" ".join(r["overrides"]) or r["job"] for r in done],
-            )
+    if plot and records:
+        plot_sweep_curves(sweep_dir, records)
     return rows
 
 
-def log_summary_to_wandb(sweep_dir: Path, rows: list[dict[str, Any]], logger_cfg: dict) -> None:
-    """Log the sweep table to W&B as a ``sweep-summary`` run in the sweep's group."""
+def plot_sweep_curves(sweep_dir: Path, records: list[dict[str, Any]]) -> Path | None:
+    """``summary_curves.png``: a curve a job, named by what it changed, failed jobs in a note."""
+    from a3c_exp.reporting.labels import sweep_labels
+    from a3c_exp.reporting.plots import plot_learning_curves
+
+    title, labels = sweep_labels([r["overrides"] for r in records])
+    # "3: ent=0.0244 λ=0.938": the job number leads to its row of summary.md and its directory
+    labels = [f"{r['job']}: {label}".strip() for r, label in zip(records, labels, strict=True)]
+    plotted, names, notes = [], [], []
+    for record, label in zip(records, labels, strict=True):
+        if (Path(record["job_dir"]) / "metrics.csv").exists():
+            plotted.append(Path(record["job_dir"]))
+            names.append(label)
+        else:
+            reason = record.get("error") or "no metrics"
+            notes.append(f"no curve for job {label}: {record['status']}, {reason}")
+    if not plotted:
+        return None
+    return plot_learning_curves(plotted, sweep_dir / "summary_curves.png", names, title, notes)
+
+
+def _typed(value: str) -> int | float | str:
+    """An override's value as the number it spells, so a W&B table column sorts numerically."""
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def _number(value: Any) -> float | None:
+    """A float for W&B, None for a missing or NaN value (a failed job has no objective)."""
+    if isinstance(value, int | float) and not math.isnan(value):
+        return float(value)
+    return None
+
+
+def wandb_table_data(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """(columns, data) of the sweep table for W&B: one column per swept key, numbers as numbers.
+
+    A table panel then sorts and filters jobs by any swept value, objective, speed or status.
+    """
+    from a3c_exp.reporting.labels import split_overrides
+
+    _, varying = split_overrides([row["overrides"] or [] for row in rows])
+    keys = list(varying[0]) if varying else []
+    columns = ["job", *keys, "objective", "steps_per_s", "wall_time_s", "status", "error"]
+    data = [
+        [
+            row["job"],
+            *(None if job[key] == MISSING else _typed(job[key]) for key in keys),
+            _number(row["objective"]),
+            _number(row["steps_per_s"]),
+            _number(row["wall_time_s"]),
+            row["status"],
+            row["error"] or "",
+        ]
+        for row, job in zip(rows, varying, strict=True)
+    ]
+    return columns, data
+
+
+def log_summary_to_wandb(
+    sweep_dir: Path, rows: list[dict[str, Any]], logger_cfg: dict, images: Sequence[Path] = ()
+) -> None:
+    """Log the sweep table (and the sweep's plots) to W&B as a ``sweep-summary`` run."""
     import wandb
 
-    table = wandb.Table(columns=COLUMNS, data=[[_cell(r[c]) for c in COLUMNS] for r in rows])
+    columns, data = wandb_table_data(rows)
     run = wandb.init(
         project=logger_cfg["project"],
         entity=logger_cfg["entity"],
@@ -106,12 +168,43 @@ def log_summary_to_wandb(sweep_dir: Path, rows: list[dict[str, Any]], logger_cfg
         settings=wandb.Settings(console="off", x_disable_stats=True),
     )
     try:
-        run.log({"sweep/summary": table})
+        logged: dict[str, Any] = {"sweep/summary": wandb.Table(columns=columns, data=data)}
+        for path in images:  # "sweep/summary_curves", "sweep/optuna_history", ...
+            logged[f"sweep/{Path(path).stem}"] = wandb.Image(str(path))
+        run.log(logged)
         best = next((r for r in rows if r["status"] == "completed"), None)
         if best is not None:
             run.summary.update({"best_objective": best["objective"], "best_job": best["job"]})
     finally:
         run.finish()
+
+
+def sweep_objective(sweep_dir: Path) -> str:
+    """The name of the value the sweep's jobs returned (``objective`` in a job's config)."""
+    from omegaconf import OmegaConf
+
+    for path in sorted(Path(sweep_dir).glob("*/.hydra/config.yaml")):
+        return str(OmegaConf.load(path).get("objective", "objective"))
+    return "objective"
+
+
+def write_study_plots(sweep_dir: Path, objective: str | None = None) -> list[Path]:
+    """Optuna's views of the sweep's study (``optuna.db``), if it has one; their paths."""
+    from a3c_exp.reporting.study_plots import plot_study
+    from a3c_exp.study import load_sweep_study
+
+    study = load_sweep_study(sweep_dir)
+    if study is None:
+        return []
+    return plot_study(study, sweep_dir, objective or sweep_objective(sweep_dir))
+
+
+def sweep_images(sweep_dir: Path) -> list[Path]:
+    """The plots of a sweep directory that exist: curves first, then Optuna's views."""
+    from a3c_exp.reporting.study_plots import HISTORY, IMPORTANCES, SLICE
+
+    names = ["summary_curves.png", HISTORY, IMPORTANCES, SLICE]
+    return [Path(sweep_dir) / name for name in names if (Path(sweep_dir) / name).is_file()]
 
 
 class SweepSummaryCallback(Callback):
@@ -131,17 +224,21 @@ class SweepSummaryCallback(Callback):
             log.warning("sweep summary not written: %s", err)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        """Log the final table to W&B when the jobs logged there."""
+        """Draw Optuna's views of the study, if any; log table and plots to W&B when used."""
         sweep_dir = Path(config.hydra.sweep.dir)
         rows = summarise_sweep(sweep_dir)
         log.info("sweep summary: %s", sweep_dir / "summary.md")
+        try:
+            write_study_plots(sweep_dir, str(config.get("objective", "objective")))
+        except Exception as err:  # the study's plots must not hide the sweep's results
+            log.warning("Optuna plots not written: %s", err)
         logger_cfg = config.get("logger")
         if rows and logger_cfg is not None and logger_cfg.get("kind") == "wandb":
             from omegaconf import OmegaConf
 
             data = OmegaConf.to_container(logger_cfg, resolve=True)
             data["group"] = data.get("group") or sweep_group(sweep_dir)
-            log_summary_to_wandb(sweep_dir, rows, data)
+            log_summary_to_wandb(sweep_dir, rows, data, sweep_images(sweep_dir))
 
 
 def sweep_group(sweep_dir: Path) -> str:

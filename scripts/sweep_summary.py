@@ -1,8 +1,9 @@
 """Summarise a sweep: a table of every job (overrides, objective, wall time, steps/s, status).
 
 Writes summary.md, summary.csv and summary_curves.png into the sweep directory (the training
-jobs also rewrite them after each job); ``--wandb`` logs the table as a summary run of the
-sweep's W&B group.
+jobs also rewrite them after each job), and Optuna's views (optuna_*.png) when the sweep kept
+its study in optuna.db; ``--wandb`` logs the table and plots as a summary run of the sweep's
+W&B group.
 
 Usage: python scripts/sweep_summary.py multirun/<date>/<time> [--wandb]
 """
@@ -12,7 +13,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from a3c_exp.sweep import log_summary_to_wandb, summarise_sweep, sweep_group
+from a3c_exp.sweep import (
+    log_summary_to_wandb,
+    summarise_sweep,
+    sweep_group,
+    sweep_images,
+    write_study_plots,
+)
 
 
 def main() -> None:
@@ -26,6 +33,7 @@ def main() -> None:
     if not any(args.sweep_dir.glob("*/job.json")):
         parser.error(f"{args.sweep_dir}: no job.json in any job directory")
     rows = summarise_sweep(args.sweep_dir)
+    write_study_plots(args.sweep_dir)
     print((args.sweep_dir / "summary.md").read_text())
     if args.wandb:
         logger = {
@@ -34,7 +42,7 @@ def main() -> None:
             "mode": args.mode,
             "group": sweep_group(args.sweep_dir),
         }
-        log_summary_to_wandb(args.sweep_dir, rows, logger)
+        log_summary_to_wandb(args.sweep_dir, rows, logger, sweep_images(args.sweep_dir))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """--multirun sweeps: a job dir and W&B run per job, one group, a summary, failures listed."""
 
 import csv
+import json
 import subprocess
 import sys
 
@@ -77,17 +78,80 @@ def test_a_failing_job_does_not_stop_the_others_and_is_listed(tmp_path):
     assert "loss.gamma=1.5" in summary and "must be in (0, 1]" in summary
 
 
-def test_optuna_sweep_records_the_best_trial(tmp_path):
+@pytest.fixture(scope="module")
+def optuna_sweep(tmp_path_factory):
+    """A 4-trial Optuna study, logged to W&B, where trials drawing loss.gamma=1.5 fail."""
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    sweep_dir = tmp_path / "optuna"
+    sweep_dir = tmp_path_factory.mktemp("optuna") / "sweep"
     result = _multirun(
         sweep_dir,
         "hydra/sweeper=a3c_optuna",
-        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.n_trials=4",
+        "loss.gamma=choice(1.5,0.99)",  # sampler seed 0: trial 2 draws 1.5, the others 0.99
         "workers=1",
-        "logger=none",
+        "logger=wandb",
     )
+    return sweep_dir, result
+
+
+def test_optuna_study_goes_on_after_a_failed_trial_and_lists_it(optuna_sweep):
+    sweep_dir, result = optuna_sweep
     assert result.returncode == 0, result.stderr[-3000:]
+    records = read_job_records(sweep_dir)
+    assert len(records) == 4
+    failed = [r for r in records if r["status"] == "failed"]
+    completed = [r for r in records if r["status"] == "completed"]
+    assert [r["job"] for r in failed] == [2] and len(completed) == 3  # trial 3 ran after it
+    assert all(r["error"] == "loss.gamma=1.5: must be in (0, 1]" for r in failed)
+    assert all("loss.gamma=0.99" in r["overrides"] for r in completed)
     best = (sweep_dir / "optimization_results.yaml").read_text()
     assert "best_params" in best and "best_value" in best
-    assert len(read_job_records(sweep_dir)) == 3
+    summary = (sweep_dir / "summary.md").read_text()
+    assert summary.count("| failed |") == len(failed) and "must be in (0, 1]" in summary
+
+
+def test_optuna_study_is_stored_and_reopened_by_another_process(optuna_sweep):
+    sweep_dir, _ = optuna_sweep
+    code = (
+        "import optuna; "
+        f"s = optuna.load_study(study_name='a3c', storage='sqlite:///{sweep_dir}/optuna.db'); "
+        "print(' '.join(t.state.name for t in s.trials))"
+    )
+    reopened = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=cli_env()
+    )
+    assert reopened.returncode == 0, reopened.stderr[-2000:]
+    states = reopened.stdout.split()
+    statuses = [r["status"] for r in sorted(read_job_records(sweep_dir), key=lambda r: r["job"])]
+    assert states == ["COMPLETE" if s == "completed" else "FAIL" for s in statuses]
+
+
+def test_optuna_sweep_writes_optuna_plots(optuna_sweep):
+    sweep_dir, _ = optuna_sweep
+    for name in ("optuna_history.png", "optuna_importances.png", "optuna_slice.png"):
+        assert (sweep_dir / name).stat().st_size > 10_000, name
+    assert (sweep_dir / "summary_curves.png").is_file()
+
+
+def test_wandb_summary_run_has_one_column_per_swept_key(optuna_sweep):
+    sweep_dir, _ = optuna_sweep
+    run_dir = next((sweep_dir / "wandb").glob("offline-run-*"))
+    run = read_wandb_run(run_dir)
+    assert run.job_type == "sweep-summary"
+    logged = run.history[0]
+    assert {"sweep/optuna_history", "sweep/optuna_slice", "sweep/summary_curves"} <= set(logged)
+    table = json.loads((run_dir / "files" / logged["sweep/summary"]["path"]).read_text())
+    swept = ["optim.lr", "loss.entropy_coef", "loss.gae_lambda", "rollout_len", "loss.gamma"]
+    assert set(table["columns"]) == {
+        "job",
+        *swept,
+        "objective",
+        "steps_per_s",
+        "wall_time_s",
+        "status",
+        "error",
+    }
+    rows = [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
+    assert len(rows) == 4 and all(isinstance(r["optim.lr"], float) for r in rows)
+    assert {r["loss.gamma"] for r in rows} == {0.99, 1.5}
+    assert all((r["objective"] is None) == (r["status"] == "failed") for r in rows)
