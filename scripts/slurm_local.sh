@@ -102,5 +102,6 @@ case "${1:-}" in
     start) start ;;
     stop) stop ;;
     status) sinfo ;;
+    -h | --help) awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0" ;;
     *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac
