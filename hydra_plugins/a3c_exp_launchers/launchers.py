@@ -32,13 +32,9 @@ from typing import Any
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from hydra_plugins.hydra_submitit_launcher import submitit_launcher as stock
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
-from hydra_plugins.hydra_submitit_launcher.submitit_launcher import (
-    BaseSubmititLauncher,
-    LocalLauncher,
-    SlurmLauncher,
-)
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +42,15 @@ _INIT_KEYS = ("submitit_folder", "max_num_timeout")
 """Launcher keys that configure the executor itself rather than each job's resources."""
 
 
-class _PerJobParams(BaseSubmititLauncher):
-    """Shared part: per-job executor parameters, executors, and results that never raise."""
+class _PerJobParams:
+    """Shared part: per-job executor parameters, executors, and results that never raise.
 
+    A mixin for submitit's launchers (a plain class, so Hydra does not list it as a launcher).
+    """
+
+    _EXECUTOR: str
+    hydra_context: Any
+    config: DictConfig | None
     _OWN_KEYS: tuple[str, ...] = ()
     """Keys of our configs that are not submitit parameters."""
 
@@ -106,7 +108,7 @@ class _PerJobParams(BaseSubmititLauncher):
             return JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=err)
 
 
-class BoundedLocalLauncher(_PerJobParams, LocalLauncher):
+class BoundedLocalLauncher(_PerJobParams, stock.LocalLauncher):
     """Local sweep jobs, each its own process tree, at most ``array_parallelism`` at a time."""
 
     _OWN_KEYS = ("array_parallelism", "poll_s")
@@ -156,7 +158,7 @@ class BoundedLocalLauncher(_PerJobParams, LocalLauncher):
         return [r for r in results if r is not None]
 
 
-class PerJobSlurmLauncher(_PerJobParams, SlurmLauncher):
+class PerJobSlurmLauncher(_PerJobParams, stock.SlurmLauncher):
     """Slurm sweep jobs whose resources come from each job's config (one array per set)."""
 
     def launch(
