@@ -13,8 +13,8 @@ The stock launchers fall short in two ways that matter for A3C jobs:
 Jobs stay isolated: a job that fails, or dies without a result, becomes a failed ``JobReturn``
 and the others run on. A local job's controller runs in its own session, so Ctrl-C reaches only
 the sweep; the sweep then stops its running jobs with SIGTERM (a job stops its workers and
-writes its final checkpoint) and starts no more. A second Ctrl-C sends a second SIGTERM, which a
-job takes as "stop at once".
+writes its final checkpoint), starts no more and exits 130. A second Ctrl-C sends a second
+SIGTERM, which a job takes as "stop at once". Interrupted Slurm sweeps cancel their jobs.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -37,6 +38,9 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
+
+EXIT_INTERRUPTED = 130
+"""Exit code of an interrupted sweep, as of an interrupted run (a3c_exp.runtime.launcher)."""
 
 _INIT_KEYS = ("submitit_folder", "max_num_timeout")
 """Launcher keys that configure the executor itself rather than each job's resources."""
@@ -154,7 +158,7 @@ class BoundedLocalLauncher(_PerJobParams, stock.LocalLauncher):
             except KeyboardInterrupt:
                 log.warning(f"interrupted: stopping {len(running)} running jobs, skipping the rest")
                 _stop_local_jobs(list(running.values()), self.poll_s)
-                raise
+                sys.exit(EXIT_INTERRUPTED)
         return [r for r in results if r is not None]
 
 
@@ -182,7 +186,7 @@ class PerJobSlurmLauncher(_PerJobParams, stock.SlurmLauncher):
             log.warning("interrupted: cancelling the sweep's Slurm jobs")
             for job in submitted:
                 job.cancel(check=False)
-            raise
+            sys.exit(EXIT_INTERRUPTED)
 
 
 @contextlib.contextmanager
