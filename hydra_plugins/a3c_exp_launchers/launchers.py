@@ -1,0 +1,242 @@
+"""Sweep launchers built on hydra-submitit-launcher, for jobs that start their own workers.
+
+The stock launchers fall short in two ways that matter for A3C jobs:
+
+* submitit's local executor starts every job at once (only its Slurm executor knows
+  ``array_parallelism``): 16 jobs of N workers each on 2 cores. ``BoundedLocalLauncher``
+  submits the jobs one by one and keeps at most ``array_parallelism`` running.
+* they build one executor from the sweep's base config, so ``cpus_per_task: ${workers}`` takes
+  the default ``workers`` even in a sweep over ``workers``. Both launchers here resolve the
+  executor parameters in each job's own config (Slurm jobs with equal parameters still go out
+  as one job array).
+
+Jobs stay isolated: a job that fails, or dies without a result, becomes a failed ``JobReturn``
+and the others run on. A local job's controller runs in its own session, so Ctrl-C reaches only
+the sweep; the sweep then stops its running jobs with SIGTERM (a job stops its workers and
+writes its final checkpoint), starts no more and exits 130. A second Ctrl-C sends a second
+SIGTERM, which a job takes as "stop at once". Interrupted Slurm sweeps cancel their jobs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from hydra_plugins.hydra_submitit_launcher import submitit_launcher as stock
+from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+EXIT_INTERRUPTED = 130
+"""Exit code of an interrupted sweep, as of an interrupted run (a3c_exp.runtime.launcher)."""
+
+_INIT_KEYS = ("submitit_folder", "max_num_timeout")
+"""Launcher keys that configure the executor itself rather than each job's resources."""
+
+
+class _PerJobParams:
+    """Shared part: per-job executor parameters, executors, and results that never raise.
+
+    A mixin for submitit's launchers (a plain class, so Hydra does not list it as a launcher).
+    """
+
+    _EXECUTOR: str
+    hydra_context: Any
+    config: DictConfig | None
+    _OWN_KEYS: tuple[str, ...] = ()
+    """Keys of our configs that are not submitit parameters."""
+
+    def _job_params(self, overrides: Sequence[str]) -> dict[str, Any]:
+        """The launcher parameters resolved in the job's own config (``${workers}`` included)."""
+        assert self.hydra_context is not None and self.config is not None
+        job_cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        params = OmegaConf.to_container(job_cfg.hydra.launcher, resolve=True)
+        assert isinstance(params, dict)
+        for key in ("_target_", *self._OWN_KEYS):
+            params.pop(key, None)
+        return params
+
+    def _prepare(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+        """``(arguments of __call__, executor parameters)`` of each job; creates the sweep dir."""
+        assert self.config is not None
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        if "mode" in self.config.hydra.sweep:
+            os.chmod(sweep_dir, mode=int(str(self.config.hydra.sweep.mode), 8))
+        log.info(f"Submitit '{self._EXECUTOR}' sweep output dir : {sweep_dir}")
+        jobs = []
+        for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
+            log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+            args = (list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}")
+            jobs.append(((*args, Singleton.get_state()), self._job_params(overrides)))
+        return jobs
+
+    def _executor(self, params: dict[str, Any]) -> Any:
+        """A submitit executor for jobs with these parameters (as the stock launcher builds it)."""
+        import submitit
+
+        init = {"folder": params["submitit_folder"]}
+        if "max_num_timeout" in params:
+            init[f"{self._EXECUTOR}_max_num_timeout"] = params["max_num_timeout"]
+        executor = submitit.AutoExecutor(cluster=self._EXECUTOR, **init)
+        generic = set(OmegaConf.structured(BaseQueueConf).keys())
+        executor.update_parameters(
+            **{
+                key if key in generic else f"{self._EXECUTOR}_{key}": value
+                for key, value in params.items()
+                if key not in _INIT_KEYS
+            }
+        )
+        return executor
+
+    @staticmethod
+    def _job_return(job: Any, overrides: Sequence[str]) -> JobReturn:
+        """The job's ``JobReturn``; a job that left no result (killed, crashed) counts as failed."""
+        try:
+            return job.results()[0]
+        except Exception as err:
+            return JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=err)
+
+
+class BoundedLocalLauncher(_PerJobParams, stock.LocalLauncher):
+    """Local sweep jobs, each its own process tree, at most ``array_parallelism`` at a time."""
+
+    _OWN_KEYS = ("array_parallelism", "poll_s")
+
+    def __init__(self, array_parallelism: int | None = None, poll_s: float = 0.2, **params: Any):
+        super().__init__(**params)
+        if array_parallelism is not None and array_parallelism < 1:
+            raise ValueError(
+                f"hydra.launcher.array_parallelism={array_parallelism}: must be >= 1 or null"
+            )
+        self.array_parallelism = array_parallelism
+        self.poll_s = poll_s
+
+    def parallel_limit(self, cpus_per_task: Sequence[int | None]) -> int:
+        """``array_parallelism``, or CPUs // the largest ``cpus_per_task`` (at least 1)."""
+        if self.array_parallelism is not None:
+            return self.array_parallelism
+        from a3c_exp.config import available_cpus
+
+        return max(1, available_cpus() // max(c or 1 for c in cpus_per_task))
+
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
+        """Start jobs while fewer than the limit run; return their results in sweep order."""
+        jobs = self._prepare(job_overrides, initial_job_idx)
+        limit = self.parallel_limit([params.get("cpus_per_task") for _, params in jobs])
+        log.info(f"at most {limit} of {len(jobs)} jobs at a time")
+        pending = list(range(len(jobs)))
+        running: dict[int, Any] = {}
+        results: list[JobReturn | None] = [None] * len(jobs)
+        with _interrupt_on_sigterm():
+            try:
+                while pending or running:
+                    while pending and len(running) < limit:
+                        index = pending.pop(0)
+                        args, params = jobs[index]
+                        with _controllers_in_own_session():
+                            running[index] = self._executor(params).submit(self, *args)
+                    time.sleep(self.poll_s)
+                    for index in [i for i, job in running.items() if job.done()]:
+                        results[index] = self._job_return(running.pop(index), job_overrides[index])
+            except KeyboardInterrupt:
+                log.warning(f"interrupted: stopping {len(running)} running jobs, skipping the rest")
+                _stop_local_jobs(list(running.values()), self.poll_s)
+                sys.exit(EXIT_INTERRUPTED)
+        return [r for r in results if r is not None]
+
+
+class PerJobSlurmLauncher(_PerJobParams, stock.SlurmLauncher):
+    """Slurm sweep jobs whose resources come from each job's config (one array per set)."""
+
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
+        """Submit one job array per distinct resource set; return results in sweep order."""
+        jobs = self._prepare(job_overrides, initial_job_idx)
+        groups: dict[str, list[int]] = {}
+        for index, (_, params) in enumerate(jobs):
+            groups.setdefault(json.dumps(params, sort_keys=True), []).append(index)
+        submitted: list[Any] = [None] * len(jobs)
+        for key, indices in groups.items():
+            array = self._executor(json.loads(key)).map_array(
+                self, *zip(*(jobs[i][0] for i in indices), strict=True)
+            )
+            for index, job in zip(indices, array, strict=True):
+                submitted[index] = job
+        try:
+            return [self._job_return(j, o) for j, o in zip(submitted, job_overrides, strict=True)]
+        except KeyboardInterrupt:
+            log.warning("interrupted: cancelling the sweep's Slurm jobs")
+            for job in submitted:
+                job.cancel(check=False)
+            sys.exit(EXIT_INTERRUPTED)
+
+
+@contextlib.contextmanager
+def _controllers_in_own_session() -> Iterator[None]:
+    """Start submitit's local job controllers in a new session, out of reach of the terminal.
+
+    A terminal's Ctrl-C goes to its whole foreground process group; a controller hit by it
+    sends the job SIGINT and, a second later, SIGKILL, which leaves the job no time to stop
+    its workers. submitit's ``start_controller`` takes no Popen options, hence the swap.
+    """
+    from submitit.local import local
+
+    popen = local.subprocess.Popen
+    local.subprocess.Popen = functools.partial(popen, start_new_session=True)
+    try:
+        yield
+    finally:
+        local.subprocess.Popen = popen
+
+
+@contextlib.contextmanager
+def _interrupt_on_sigterm() -> Iterator[None]:
+    """Treat SIGTERM to the sweep like Ctrl-C, so running jobs are stopped, not orphaned."""
+
+    def handle(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_local_jobs(jobs: list[Any], poll_s: float) -> None:
+    """SIGTERM to each controller (it forwards it to its job); wait until all have exited.
+
+    Another Ctrl-C while waiting sends another SIGTERM: the jobs then stop at once.
+    """
+
+    def terminate() -> None:
+        for job in jobs:
+            if job.done():
+                continue
+            with contextlib.suppress(ProcessLookupError):  # LocalJob.cancel would send SIGINT
+                job._process.send_signal(signal.SIGTERM)
+
+    terminate()
+    while not all(job.done() for job in jobs):
+        try:
+            time.sleep(poll_s)
+        except KeyboardInterrupt:
+            terminate()

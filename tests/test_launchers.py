@@ -1,0 +1,212 @@
+"""Sweep launcher presets: each composes, and each runs a tiny sweep the way the README says.
+
+The Slurm test needs a Slurm that answers (``scripts/slurm_local.sh start``, as CI does); it is
+skipped only where Slurm is not installed at all.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from a3c_exp.config import available_cpus
+from a3c_exp.overrides import CONFIG_DIR
+from a3c_exp.sweep import read_job_records
+from hydra_plugins.a3c_exp_launchers.launchers import BoundedLocalLauncher
+from tests.helpers import cli_env
+
+TINY = ["env=cartpole", "workers=1", "logger=none", "video_every=0", "target_reward=null"]
+
+# The test that runs each preset under conf/hydra/ (a new preset needs one to pass this file).
+PRESET_RUN_TESTS = {
+    "launcher/parallel_local": "test_parallel_local_keeps_the_bound_and_isolates_a_failure",
+    "launcher/slurm": "test_slurm_sweep_gives_each_job_its_workers_as_cpus",
+    "sweeper/a3c_optuna": (
+        "tests/test_sweeps.py::test_optuna_study_goes_on_after_a_failed_trial_and_lists_it"
+    ),
+}
+
+
+def _presets() -> list[str]:
+    root = Path(CONFIG_DIR) / "hydra"
+    return sorted(str(p.relative_to(root).with_suffix("")) for p in root.glob("*/*.yaml"))
+
+
+def _multirun(sweep_dir: Path, *overrides: str, timeout: float = 300, **popen):
+    cmd = [sys.executable, "-m", "a3c_exp.train", "--multirun", f"hydra.sweep.dir={sweep_dir}"]
+    return subprocess.run(
+        [*cmd, *overrides],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=cli_env(),
+        cwd=sweep_dir.parent,
+        **popen,
+    )
+
+
+_STAMP = re.compile(r"submitit INFO \(([-\d]+ [:\d]+,\d+)\) - (Starting|Exiting)")
+
+
+def job_intervals(sweep_dir: Path) -> list[tuple[datetime, datetime]]:
+    """(start, end) of each job process, from submitit's log of the job."""
+    intervals = []
+    for log in sorted(sweep_dir.glob(".submitit/*/*_0_log.out")):
+        stamps = {}
+        for when, what in _STAMP.findall(log.read_text()):
+            stamps.setdefault(what, datetime.strptime(when, "%Y-%m-%d %H:%M:%S,%f"))
+        intervals.append((stamps["Starting"], stamps["Exiting"]))
+    return intervals
+
+
+def most_at_once(intervals: list[tuple[datetime, datetime]]) -> int:
+    """The largest number of intervals that overlap at one instant."""
+    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+    running = peak = 0
+    for _, step in events:
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+def test_every_hydra_preset_has_a_run_test():
+    assert set(_presets()) == set(PRESET_RUN_TESTS), "add the new preset's run test above"
+    here = Path(__file__).read_text()
+    for test in PRESET_RUN_TESTS.values():
+        path, _, name = test.rpartition("::")
+        text = (Path(__file__).parent.parent / path).read_text() if path else here
+        assert f"def {name}(" in text, test
+
+
+@pytest.mark.parametrize("preset", _presets())
+def test_every_hydra_preset_composes(compose_train, preset):
+    from hydra import compose
+
+    group, name = preset.split("/")
+    cfg = compose(
+        config_name="train",
+        overrides=[f"hydra/{group}={name}", "workers=3"],
+        return_hydra_config=True,
+    )
+    node = cfg.hydra[group]
+    assert node._target_
+    if group == "launcher":
+        assert node.cpus_per_task == 3  # resources follow workers
+
+
+@pytest.mark.parametrize(
+    ("bound", "cpus_per_task", "expected"),
+    [
+        (None, [1, 1], available_cpus()),
+        (None, [1, 2 * available_cpus()], 1),
+        (None, [None], available_cpus()),
+        (3, [64], 3),
+    ],
+)
+def test_parallel_local_bound_defaults_to_cpus_over_workers(bound, cpus_per_task, expected):
+    launcher = BoundedLocalLauncher(array_parallelism=bound, submitit_folder="unused")
+    assert launcher.parallel_limit(cpus_per_task) == expected
+
+
+@pytest.mark.slow
+def test_parallel_local_keeps_the_bound_and_isolates_a_failure(tmp_path):
+    sweep_dir = tmp_path / "parallel"
+    result = _multirun(
+        sweep_dir,
+        "hydra/launcher=parallel_local",
+        "hydra.launcher.array_parallelism=2",
+        *TINY,
+        "total_steps=2000",
+        "loss.gamma=0.99,1.5,0.9,0.95",
+    )
+    assert result.returncode != 0  # Hydra reports the failed job once all have run
+    assert "at most 2 of 4 jobs at a time" in result.stderr + result.stdout
+    intervals = job_intervals(sweep_dir)
+    assert len(intervals) == 4
+    assert most_at_once(intervals) == 2
+    records = read_job_records(sweep_dir)
+    assert [r["status"] for r in records] == ["completed", "completed", "completed", "failed"]
+    assert records[-1]["error"] == "loss.gamma=1.5: must be in (0, 1]"
+    with open(sweep_dir / "summary.csv", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 4
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_job_and_its_workers(tmp_path):
+    sweep_dir = tmp_path / "interrupted"
+    cmd = [sys.executable, "-m", "a3c_exp.train", "--multirun", f"hydra.sweep.dir={sweep_dir}"]
+    cmd += ["hydra/launcher=parallel_local", "hydra.launcher.array_parallelism=2", *TINY]
+    cmd += ["total_steps=10000000", "log_every=0.5", "seed=0,1,2"]
+    # A session of its own, like a terminal's foreground job: Ctrl-C goes to its process group.
+    sweep = subprocess.Popen(
+        cmd,
+        env=cli_env(),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not all((sweep_dir / j / "metrics.csv").exists() for j in ("0", "1")):
+            assert time.monotonic() < deadline and sweep.poll() is None, "jobs did not train"
+            time.sleep(0.5)
+        tree = psutil.Process(sweep.pid).children(recursive=True)
+        assert len(tree) >= 2 * 3  # per job: a controller, the job, its worker(s)
+        os.killpg(sweep.pid, signal.SIGINT)
+        assert sweep.wait(timeout=60) == 130  # as an interrupted run
+        _, alive = psutil.wait_procs(tree, timeout=10)
+        assert not alive, f"left behind: {[p.pid for p in alive]}"
+    finally:
+        if sweep.poll() is None:
+            os.killpg(sweep.pid, signal.SIGKILL)
+    assert not (sweep_dir / "2").exists()  # the third job never started
+    for job in ("0", "1"):  # each job stopped its workers and wrote its final checkpoint
+        assert (sweep_dir / job / "checkpoints" / "last.ckpt").is_file()
+
+
+def _slurm_answers() -> bool:
+    return subprocess.run(["sinfo", "-h"], capture_output=True, timeout=30).returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("sbatch") is None, reason="Slurm is not installed")
+def test_slurm_sweep_gives_each_job_its_workers_as_cpus(tmp_path):
+    if not _slurm_answers():
+        pytest.fail("Slurm is installed but no controller answers: scripts/slurm_local.sh start")
+    sweep_dir = tmp_path / "slurm"
+    overrides = [o for o in TINY if not o.startswith("workers=")]
+    result = _multirun(
+        sweep_dir, "hydra/launcher=slurm", *overrides, "total_steps=1500", "workers=1,2"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = read_job_records(sweep_dir)
+    assert [r["status"] for r in records] == ["completed", "completed"]
+    workers_of_job = {}
+    for record in records:
+        hydra_cfg = yaml.safe_load(Path(record["job_dir"], ".hydra", "hydra.yaml").read_text())
+        config = yaml.safe_load(Path(record["job_dir"], ".hydra", "config.yaml").read_text())
+        workers_of_job[str(hydra_cfg["hydra"]["job"]["id"])] = config["workers"]
+    assert sorted(workers_of_job.values()) == [1, 2]
+    sacct = subprocess.run(
+        ["sacct", "--completion", "--parsable2", "-o", "JobID,State,NCPUS"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = {row["JobID"]: row for row in csv.DictReader(sacct.stdout.splitlines(), delimiter="|")}
+    for job_id, workers in workers_of_job.items():
+        assert rows[job_id]["State"] == "COMPLETED"
+        assert int(rows[job_id]["NCPUS"]) == workers
