@@ -129,6 +129,21 @@ class RMSpropConfig:
     centered: bool = False  # normalise by the variance instead of the second moment
 
 
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Which backend runs the workers (``runtime=local`` or ``runtime=ray``) and its settings."""
+
+    kind: str = "local"  # local: processes sharing memory; ray: actors and a parameter server
+    address: str | None = None  # ray: null starts a local Ray; "auto" or "ray://host:port" joins
+    cpus_per_worker: float = 1.0  # ray: CPUs each worker actor reserves
+    server_cpus: float = 0.0  # ray: CPUs the parameter-server actor reserves
+    report_seconds: float = 1.0  # ray: a worker reports its updates (and can stop) this often
+    spread: bool = True  # ray: place the worker actors on as many nodes as possible
+
+
+RUNTIME_KINDS = ("local", "ray")
+
+
 MODEL_CONFIGS: dict[str, type] = {"conv_lstm": ConvLSTMConfig, "mlp": MLPConfig}
 """Network names (``model.name``) and their typed sections; the networks are in a3c_exp.models."""
 
@@ -148,6 +163,7 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: Any = MISSING  # shared optimizer: name + its arguments (conf/optim/; OPTIM_CONFIGS)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     experiment: str | None = None  # name of the experiment preset in use (conf/experiment/*)
     workers: int = 1  # asynchronous worker processes (train.yaml defaults it to the CPU count)
     rollout_len: int = 30  # environment steps per update (n of the n-step return)
@@ -384,6 +400,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _check(
         cfg.objective in OBJECTIVES, "objective", cfg.objective, f"allowed: {', '.join(OBJECTIVES)}"
     )
+    _validate_runtime(cfg.runtime)
     _validate_loss(cfg.loss)
     _validate_optim(cfg.optim)
     _validate_env(cfg.env)
@@ -404,6 +421,37 @@ def _allowed_cpus() -> set[int]:
         return os.sched_getaffinity(0)
     except AttributeError:  # not Linux
         return set(range(os.cpu_count() or 1))
+
+
+def _validate_runtime(runtime: RuntimeConfig) -> None:
+    _check(
+        runtime.kind in RUNTIME_KINDS,
+        "runtime.kind",
+        runtime.kind,
+        f"allowed: {', '.join(RUNTIME_KINDS)}",
+    )
+    _check(
+        runtime.cpus_per_worker > 0,
+        "runtime.cpus_per_worker",
+        runtime.cpus_per_worker,
+        "must be > 0",
+    )
+    _check(runtime.server_cpus >= 0, "runtime.server_cpus", runtime.server_cpus, "must be >= 0")
+    _check(
+        runtime.report_seconds > 0,
+        "runtime.report_seconds",
+        runtime.report_seconds,
+        "must be > 0 seconds",
+    )
+    if runtime.kind == "ray":
+        import importlib.util
+
+        _check(
+            importlib.util.find_spec("ray") is not None,
+            "runtime",
+            "ray",
+            "needs Ray, which is not installed: pip install -c constraints.txt -e '.[ray]'",
+        )
 
 
 def _validate_loss(loss: LossConfig) -> None:

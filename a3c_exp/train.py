@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from hydra.conf import HydraConf
 
     from a3c_exp.config import TrainConfig
-    from a3c_exp.runtime.launcher import RunResult
+    from a3c_exp.runtime.run import RunResult
 
 log = logging.getLogger("a3c_exp")
 
@@ -78,7 +78,7 @@ def train(composed: DictConfig) -> RunResult:
     from a3c_exp.overrides import run_name
     from a3c_exp.reporting import RunStats, build_sinks
     from a3c_exp.reporting.plots import plot_learning_curves
-    from a3c_exp.runtime.launcher import AsyncLauncher
+    from a3c_exp.runtime.run import Run
 
     hydra_cfg = HydraConfig.get()
     cfg = prepare(load_config(composed), hydra_cfg)
@@ -100,7 +100,8 @@ def train(composed: DictConfig) -> RunResult:
         module = A3CModule(as_plain_data(cfg), list(env_spec.obs_shape), env_spec.n_actions)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    module.net.share_memory()
+    if cfg.runtime.kind == "local":
+        module.net.share_memory()  # the workers' global network; on Ray the server holds it
     optimizer = module.configure_optimizers()
     counters: dict[str, Any] = {}
     if resume_payload is not None:
@@ -121,27 +122,44 @@ def train(composed: DictConfig) -> RunResult:
         run_dir / "checkpoints", cfg.keep_checkpoints, counters.get("best_checkpoint_reward")
     )
     stats = RunStats(cfg.env.frame_skip, counters)
+    applied_before = int(counters.get("updates", 0)) if cfg.resume_optimizer_state else 0
+    pool_class = _pool_class(cfg.runtime.kind)
     exit_code = 1
+    run = None
     try:
-        launcher = AsyncLauncher(
-            module=module,
-            optimizer=optimizer,
+        run = Run(
             cfg=cfg,
-            env_spec=env_spec,
-            run_dir=run_dir,
+            module=module,
+            pool_factory=lambda global_step: pool_class(
+                cfg, module, optimizer, env_spec, run_dir, applied_before, global_step
+            ),
             sink=sink,
             stats=stats,
             checkpoints=checkpoints,
+            learning_rate=float(optimizer.param_groups[0]["lr"]),
             extra_counters={"wandb_run_id": wandb_id, "run_dir": str(run_dir)},
         )
-        result = launcher.run()
+        result = run.run()
         exit_code = result.exit_code
         saved = {"last": result.checkpoint, "best": checkpoints.best_path}
         sink.log_checkpoints({k: p for k, p in saved.items() if p is not None and p.exists()})
     finally:
+        if run is not None:
+            run.pool.close()
         sink.close(exit_code)
     plot_learning_curves([run_dir], run_dir / "learning_curve.png", [name])
     return result
+
+
+def _pool_class(kind: str) -> type:
+    """The worker-pool backend of ``runtime.kind`` (Ray is imported only when asked for)."""
+    if kind == "ray":
+        from a3c_exp.runtime.ray_pool import RayPool
+
+        return RayPool
+    from a3c_exp.runtime.local_pool import LocalPool
+
+    return LocalPool
 
 
 class JobFailed(RuntimeError):
@@ -178,7 +196,7 @@ def _hydra_entry(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from a3c_exp.runtime.launcher import EXIT_INTERRUPTED, EXIT_OK
+    from a3c_exp.runtime.run import EXIT_INTERRUPTED, EXIT_OK
     from a3c_exp.sweep import write_job_record
 
     hydra_cfg = HydraConfig.get()

@@ -1,4 +1,9 @@
-"""One A3C worker process: its own envs and local network, gradients pushed to the global net.
+"""One A3C worker: its own envs and local network, gradients pushed to the global net.
+
+The learning step (``Learner.update``) is the same for every backend; what differs is how the
+global network is reached, behind the three calls of ``GlobalModel``: shared memory and the
+step lock in a local worker process (``SharedGlobalModel``, this module), a parameter-server
+actor on Ray (``a3c_exp.runtime.ray_pool``).
 
 Loop: copy global weights into the local net; roll out ``rollout_len`` steps of each of its
 ``envs_per_worker`` envs (acting for all of them in one batched pass, LSTM state carried across
@@ -20,10 +25,9 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
@@ -105,6 +109,137 @@ def parameter_norm(net: ActorCritic) -> float:
     )
 
 
+class GlobalModel(Protocol):
+    """How a worker reaches the global network: pull weights, hand over gradients, step."""
+
+    def pull(self, local: ActorCritic) -> None:
+        """Load the global network's current weights into ``local``."""
+
+    def hand_over(self, local: ActorCritic) -> None:
+        """Give ``local``'s (clipped) gradients to the global side."""
+
+    def step(self) -> None:
+        """Apply the handed-over gradients with the shared optimizer, as one counted update."""
+
+
+class SharedGlobalModel:
+    """The global network in shared memory, stepped by this process under the step lock."""
+
+    def __init__(
+        self,
+        global_net: ActorCritic,
+        optimizer: torch.optim.Optimizer,
+        lock: Any | None,
+        applied_updates: torch.Tensor | None,
+    ):
+        self.global_net = global_net
+        self.optimizer = optimizer
+        self.lock = lock
+        self.applied_updates = applied_updates
+
+    def pull(self, local: ActorCritic) -> None:
+        """Copy the shared weights (read without a lock: Hogwild)."""
+        local.load_state_dict(self.global_net.state_dict())
+
+    def hand_over(self, local: ActorCritic) -> None:
+        """Point the global parameters' gradients at the local ones."""
+        hand_over_gradients(local, self.global_net)
+
+    def step(self) -> None:
+        """Step the shared optimizer and count the update, under the lock."""
+        apply_update(self.optimizer, self.lock, self.applied_updates)
+
+
+class Learner:
+    """A worker's own envs, local network and rollout collector; ``update`` learns once."""
+
+    def __init__(self, spec: WorkerSpec):
+        self.spec = spec
+        self.envs: list[Any] = []
+        try:
+            records = spec.video_every > 0 and spec.rank == 0
+            for index in range(spec.envs_per_worker):
+                self.envs.append(
+                    make_env(
+                        spec.env,
+                        rank=spec.rank * spec.envs_per_worker + index,
+                        workdir=spec.workdir,
+                        render_mode="rgb_array" if records and index == 0 else None,
+                    )
+                )
+            self.local = build_model(spec.model, spec.obs_shape, spec.n_actions)
+            recorder = None
+            if records:
+                fps = self.envs[0].metadata.get("render_fps", 30) / spec.env.frame_skip
+                recorder = EpisodeRecorder(
+                    self.envs[0], spec.video_every, Path(spec.video_dir), "worker0", fps
+                )
+            self.collector = RolloutCollector(
+                self.envs,
+                self.local,
+                spec.rollout_len,
+                seed=spec.seed,
+                truncation_discount=spec.loss.gamma if spec.env.bootstrap_truncated else None,
+                recorder=recorder,
+            )
+        except BaseException:
+            self.close()
+            raise
+
+    def update(self, model: GlobalModel) -> Update:
+        """Pull, roll out, learn, clip, push (skipped on a NaN/inf loss or gradient)."""
+        spec, local, collector = self.spec, self.local, self.collector
+        t_sync = time.perf_counter()
+        model.pull(local)
+        t_rollout = time.perf_counter()
+        env_before = collector.env_seconds
+        rollout = collector.collect()
+        t_learn = time.perf_counter()
+        terms = rollout_loss(local, rollout, spec.loss)
+        local.zero_grad(set_to_none=True)
+        terms.total.backward()
+        grad_norm = float(
+            torch.nn.utils.clip_grad_norm_(local.parameters(), spec.loss.max_grad_norm)
+        )
+        skipped = not (math.isfinite(grad_norm) and math.isfinite(float(terms.total.detach())))
+        t_handoff = time.perf_counter()
+        if not skipped:
+            model.hand_over(local)
+        t_optim = time.perf_counter()
+        if not skipped:
+            model.step()
+        t_end = time.perf_counter()
+        n = rollout.n_steps
+        env_seconds = collector.env_seconds - env_before
+        return Update(
+            rank=spec.rank,
+            steps=n,
+            episodes=tuple(Episode(**e) for e in collector.pop_finished_episodes()),
+            videos=tuple(collector.recorder.pop_written() if collector.recorder else ()),
+            value_loss=float(terms.value_loss.detach()) / n,
+            policy_loss=float(terms.policy_loss.detach()) / n,
+            entropy=float(terms.entropy.detach()) / n,
+            grad_norm=grad_norm,
+            var_norm=parameter_norm(local),
+            skipped=skipped,
+            # wall seconds per phase of this update (the worker is single-threaded)
+            timing={
+                "sync": t_rollout - t_sync,
+                "env": env_seconds,
+                "act": t_learn - t_rollout - env_seconds,
+                "learn": t_handoff - t_learn,
+                "handoff": t_optim - t_handoff,
+                "optimizer": t_end - t_optim,
+            },
+        )
+
+    def close(self) -> None:
+        """Stop the envs (and their engine processes)."""
+        for env in self.envs:
+            env.close()
+        self.envs = []
+
+
 def run_worker(
     spec: WorkerSpec,
     global_net: ActorCritic,
@@ -132,45 +267,13 @@ def run_worker(
         # before the envs start: engine processes inherit the affinity and share the core,
         # so a worker and its engines (which take turns) never wait on each other across cores
         os.sched_setaffinity(0, {spec.cpu})
-    envs: list[Any] = []
+    learner = None
     try:
-        records = spec.video_every > 0 and spec.rank == 0
-        for index in range(spec.envs_per_worker):
-            envs.append(
-                make_env(
-                    spec.env,
-                    rank=spec.rank * spec.envs_per_worker + index,
-                    workdir=spec.workdir,
-                    render_mode="rgb_array" if records and index == 0 else None,
-                )
-            )
-        local = build_model(spec.model, spec.obs_shape, spec.n_actions)
-        recorder = None
-        if records:
-            fps = envs[0].metadata.get("render_fps", 30) / spec.env.frame_skip
-            recorder = EpisodeRecorder(
-                envs[0], spec.video_every, Path(spec.video_dir), "worker0", fps
-            )
-        collector = RolloutCollector(
-            envs,
-            local,
-            spec.rollout_len,
-            seed=spec.seed,
-            truncation_discount=spec.loss.gamma if spec.env.bootstrap_truncated else None,
-            recorder=recorder,
-        )
+        learner = Learner(spec)
+        model = SharedGlobalModel(global_net, optimizer, optimizer_lock, applied_updates)
         stats_conn.send(Ready(spec.rank, os.getpid()))
-        _train_loop(
-            spec,
-            global_net,
-            local,
-            optimizer,
-            collector,
-            stats_conn,
-            lambda: stop_event.is_set() or os.getppid() != parent,
-            optimizer_lock,
-            applied_updates,
-        )
+        while not (stop_event.is_set() or os.getppid() != parent):
+            stats_conn.send(learner.update(model))
     except _Terminated:
         pass
     except Exception:
@@ -178,8 +281,8 @@ def run_worker(
             stats_conn.send(WorkerError(spec.rank, traceback.format_exc()))
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for env in envs:
-            env.close()
+        if learner is not None:
+            learner.close()
 
 
 def apply_update(
@@ -202,61 +305,3 @@ def apply_update(
                 applied_updates += 1
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
-
-
-def _train_loop(
-    spec: WorkerSpec,
-    global_net: ActorCritic,
-    local: ActorCritic,
-    optimizer: torch.optim.Optimizer,
-    collector: RolloutCollector,
-    stats_conn: Any,
-    should_stop: Callable[[], bool],
-    optimizer_lock: Any | None,
-    applied_updates: torch.Tensor | None,
-) -> None:
-    max_grad_norm = spec.loss.max_grad_norm
-    while not should_stop():
-        t_sync = time.perf_counter()
-        local.load_state_dict(global_net.state_dict())
-        t_rollout = time.perf_counter()
-        env_before = collector.env_seconds
-        rollout = collector.collect()
-        t_learn = time.perf_counter()
-        terms = rollout_loss(local, rollout, spec.loss)
-        local.zero_grad(set_to_none=True)
-        terms.total.backward()
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(local.parameters(), max_grad_norm))
-        skipped = not (math.isfinite(grad_norm) and math.isfinite(float(terms.total.detach())))
-        t_handoff = time.perf_counter()
-        if not skipped:
-            hand_over_gradients(local, global_net)
-        t_optim = time.perf_counter()
-        if not skipped:
-            apply_update(optimizer, optimizer_lock, applied_updates)
-        t_end = time.perf_counter()
-        n = rollout.n_steps
-        env_seconds = collector.env_seconds - env_before
-        stats_conn.send(
-            Update(
-                rank=spec.rank,
-                steps=n,
-                episodes=tuple(Episode(**e) for e in collector.pop_finished_episodes()),
-                videos=tuple(collector.recorder.pop_written() if collector.recorder else ()),
-                value_loss=float(terms.value_loss.detach()) / n,
-                policy_loss=float(terms.policy_loss.detach()) / n,
-                entropy=float(terms.entropy.detach()) / n,
-                grad_norm=grad_norm,
-                var_norm=parameter_norm(local),
-                skipped=skipped,
-                # wall seconds per phase of this update (the worker is single-threaded)
-                timing={
-                    "sync": t_rollout - t_sync,
-                    "env": env_seconds,
-                    "act": t_learn - t_rollout - env_seconds,
-                    "learn": t_handoff - t_learn,
-                    "handoff": t_optim - t_handoff,
-                    "optimizer": t_end - t_optim,
-                },
-            )
-        )

@@ -1,0 +1,390 @@
+"""``RayPool``: A3C workers as Ray actors, the global network in one parameter-server actor.
+
+Each worker actor runs the same ``Learner`` as a local worker process (its own envs and local
+network, rollouts, loss and gradients). The parameter server holds the global network and the
+shared optimizer. A worker pulls the current weights, learns on its rollout, and pushes its
+gradients; the server applies each push as it arrives (no barrier: A3C, not A2C) and answers
+with the weights after the step, which the worker's next rollout starts from. Gradients and
+weights travel as tensors through Ray's object store. The server handles one call at a time,
+which is the step lock: a snapshot is always between two steps.
+
+A worker actor works in calls of about ``runtime.report_seconds`` and returns its updates;
+the pool resubmits until the run stops. A call that fails (the actor died, or its node went
+away) or stays out past ``heartbeat_timeout`` counts against the worker's ``max_restarts``, and
+a new actor takes its place wherever Ray finds room. A run with ``runtime.address: null`` starts
+its own local Ray and shuts it down on every exit path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from a3c_exp.checkpoint import Snapshot
+from a3c_exp.models import ActorCritic, build_model
+from a3c_exp.optim.shared import (
+    build_optimizer,
+    clone_state_dict,
+    load_shared_state,
+    optimizer_name,
+)
+from a3c_exp.runtime.messages import Update
+from a3c_exp.runtime.pool import PoolError
+from a3c_exp.runtime.worker import Learner, WorkerSpec
+from a3c_exp.typing import Metrics
+
+if TYPE_CHECKING:
+    from a3c_exp.algo.module import A3CModule
+    from a3c_exp.config import ModelConfig, OptimConfig, TrainConfig
+    from a3c_exp.envs import EnvSpec
+
+log = logging.getLogger("a3c_exp")
+
+
+class ParameterServer:
+    """The global network and its optimizer; applies each worker's gradients as they arrive."""
+
+    def __init__(
+        self,
+        model: ModelConfig,
+        optim: OptimConfig,
+        obs_shape: tuple[int, ...],
+        n_actions: int,
+        weights: dict[str, torch.Tensor],
+        optimizer_state: dict[str, Any],
+        applied: int,
+    ):
+        torch.set_num_threads(1)
+        self.net = build_model(model, obs_shape, n_actions)
+        self.net.load_state_dict(weights)
+        self.params = list(self.net.parameters())
+        self.optimizer = build_optimizer(optim, self.params)
+        load_shared_state(self.optimizer, optimizer_state)
+        self.applied = int(applied)
+        self._step_seconds = 0.0
+        self._steps = 0
+
+    def pull(self) -> dict[str, torch.Tensor]:
+        """The current weights."""
+        return self.net.state_dict()
+
+    def push(self, grads: list[torch.Tensor | None]) -> dict[str, torch.Tensor]:
+        """Apply one worker's gradients with the shared optimizer; the weights after the step."""
+        start = time.perf_counter()
+        for param, grad in zip(self.params, grads, strict=True):
+            param.grad = grad
+        self.optimizer.step()
+        self.applied += 1
+        self._step_seconds += time.perf_counter() - start
+        self._steps += 1
+        return self.net.state_dict()
+
+    def snapshot(self) -> Snapshot:
+        """Weights, optimizer statistics and update count between two steps (keys as A3CModule)."""
+        weights = {f"net.{k}": v.detach().clone() for k, v in self.net.state_dict().items()}
+        return Snapshot(
+            weights, clone_state_dict(self.optimizer), optimizer_name(self.optimizer), self.applied
+        )
+
+    def counts(self) -> tuple[int, float]:
+        """Updates applied, and the mean milliseconds one push took here (step included)."""
+        return self.applied, 1000 * self._step_seconds / max(self._steps, 1)
+
+
+class ServerGlobalModel:
+    """A worker's view of the parameter server: pull weights, push gradients, reuse the reply."""
+
+    def __init__(self, server: Any):
+        import ray
+
+        self._ray = ray
+        self.server = server
+        self._weights: dict[str, torch.Tensor] | None = None
+        self._grads: list[torch.Tensor | None] = []
+
+    def pull(self, local: ActorCritic) -> None:
+        """Load the weights of the last push's reply (or ask the server for them)."""
+        if self._weights is None:
+            self._weights = self._ray.get(self.server.pull.remote())
+        local.load_state_dict(self._weights)
+        self._weights = None
+
+    def hand_over(self, local: ActorCritic) -> None:
+        """Take the local gradients for the next push."""
+        self._grads = [p.grad for p in local.parameters()]
+
+    def step(self) -> None:
+        """Push the gradients; the server's reply holds the weights after its step."""
+        self._weights = self._ray.get(self.server.push.remote(self._grads))
+
+
+class RayWorker:
+    """A worker actor: a ``Learner`` that trains in calls of about ``seconds`` each."""
+
+    def __init__(self, spec: WorkerSpec, server: Any):
+        torch.set_num_threads(1)
+        torch.manual_seed(spec.seed)
+        self.learner = Learner(spec)
+        self.model = ServerGlobalModel(server)
+
+    def where(self) -> tuple[str, int]:
+        """The Ray node and the process this worker runs in."""
+        import ray
+
+        return ray.get_runtime_context().get_node_id(), os.getpid()
+
+    def train(self, seconds: float) -> list[Update]:
+        """Learn for about ``seconds`` (at least one update); the updates."""
+        deadline = time.monotonic() + seconds
+        updates = [self.learner.update(self.model)]
+        while time.monotonic() < deadline:
+            updates.append(self.learner.update(self.model))
+        return updates
+
+    def close(self) -> None:
+        """Stop the envs (and their engines) before the actor is killed."""
+        self.learner.close()
+
+
+class RayPool:
+    """``cfg.workers`` worker actors and one parameter server on a local or joined Ray cluster."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        module: A3CModule,
+        optimizer: torch.optim.Optimizer,
+        env_spec: EnvSpec,
+        run_dir: Path,
+        applied_before: int,
+        global_step: Callable[[], int],
+    ):
+        import ray
+
+        from a3c_exp.config import available_cpus
+
+        self._ray = ray
+        self.cfg = cfg
+        self.env_spec = env_spec
+        self.run_dir = Path(run_dir)
+        self.global_step = global_step
+        self.restarts = 0
+        runtime = cfg.runtime
+        self._own_cluster = runtime.address is None
+        init: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if self._own_cluster:
+            init["num_cpus"] = available_cpus()
+        else:
+            init["address"] = runtime.address
+        ray.init(logging_level=logging.WARNING, **init)
+        try:
+            weights = {k: v.detach().clone() for k, v in module.net.state_dict().items()}
+            server = ray.remote(ParameterServer).options(
+                num_cpus=runtime.server_cpus, max_restarts=0
+            )
+            self.server = server.remote(
+                cfg.model,
+                cfg.optim,
+                env_spec.obs_shape,
+                env_spec.n_actions,
+                weights,
+                clone_state_dict(optimizer),
+                applied_before,
+            )
+            self._applied = int(ray.get(self.server.counts.remote())[0])
+        except BaseException:
+            ray.shutdown()
+            raise
+        self._worker_class = ray.remote(RayWorker)
+        self._actors: dict[int, Any] = {}
+        self._calls: dict[Any, int] = {}  # in-flight train() call -> rank
+        self._sent_at: dict[int, float] = {}
+        self._lost: dict[int, str] = {}  # rank -> why its actor is gone
+        self._per_rank_restarts: dict[int, int] = {}
+        self._stopping = False
+        self._server_ms = 0.0
+
+    # ----------------------------------------------------------------------------- workers
+    def _spec(self, rank: int) -> WorkerSpec:
+        cfg = self.cfg
+        restarts = self._per_rank_restarts.get(rank, 0)
+        return WorkerSpec(
+            rank=rank,
+            seed=cfg.seed + rank + self.global_step() + 7919 * restarts,
+            env=cfg.env,
+            model=cfg.model,
+            loss=cfg.loss,
+            rollout_len=cfg.rollout_len,
+            envs_per_worker=cfg.envs_per_worker,
+            obs_shape=self.env_spec.obs_shape,
+            n_actions=self.env_spec.n_actions,
+            workdir=str(self.run_dir / ".vizdoom"),
+            parent_pid=0,  # not a child process of the run: Ray owns its lifetime
+            video_every=cfg.video_every,
+            video_dir=str(self.run_dir / "videos"),
+        )
+
+    def _start_worker(self, rank: int) -> None:
+        options: dict[str, Any] = {
+            "num_cpus": self.cfg.runtime.cpus_per_worker,
+            "max_restarts": 0,  # the pool replaces lost actors itself, counting max_restarts
+        }
+        if self.cfg.runtime.spread:
+            options["scheduling_strategy"] = "SPREAD"
+        self._actors[rank] = self._worker_class.options(**options).remote(
+            self._spec(rank), self.server
+        )
+        self._submit(rank)
+
+    def _submit(self, rank: int) -> None:
+        ref = self._actors[rank].train.remote(self.cfg.runtime.report_seconds)
+        self._calls[ref] = rank
+        self._sent_at[rank] = time.monotonic()
+
+    def start(self) -> None:
+        """Start the worker actors and say where each one runs."""
+        for rank in range(self.cfg.workers):
+            self._start_worker(rank)
+        try:
+            places = self._ray.get([self._actors[r].where.remote() for r in sorted(self._actors)])
+        except self._ray.exceptions.RayError:
+            places = []  # a worker that failed to start is restarted by supervision
+        nodes = sorted({node for node, _ in places})
+        log.info(
+            "started %d Ray worker actors x %d envs on %d node(s)%s",
+            len(self._actors),
+            self.cfg.envs_per_worker,
+            len(nodes),
+            "".join(
+                f"; worker {r} on node {node[:8]} pid {pid}" for r, (node, pid) in enumerate(places)
+            ),
+        )
+
+    def poll(self, timeout: float) -> list[Update]:
+        """Updates of every train() call that returned; failed calls are noted for supervise."""
+        ray = self._ray
+        if not self._calls:
+            time.sleep(timeout)
+            return []
+        ready, _ = ray.wait(list(self._calls), num_returns=1, timeout=timeout)
+        if ready:
+            rest = [ref for ref in self._calls if ref not in ready]
+            more, _ = ray.wait(rest, num_returns=len(rest), timeout=0) if rest else ([], [])
+            ready += more
+        updates: list[Update] = []
+        for ref in ready:
+            rank = self._calls.pop(ref)
+            try:
+                updates += ray.get(ref)
+            except ray.exceptions.RayActorError as err:
+                self._lost[rank] = f"was lost ({_first_line(err)})"
+                continue
+            except ray.exceptions.RayTaskError as err:
+                self._lost[rank] = f"raised:\n{err}"
+                continue
+            if not self._stopping:
+                self._submit(rank)
+        return updates
+
+    def supervise(self) -> str | None:
+        """Replace lost or silent worker actors; past ``max_restarts``, the failure."""
+        now = time.monotonic()
+        limit = self.cfg.heartbeat_timeout + self.cfg.runtime.report_seconds
+        for ref, rank in list(self._calls.items()):
+            if now - self._sent_at[rank] > limit:
+                self._calls.pop(ref)
+                self._kill(rank)
+                self._lost[rank] = f"sent nothing for {now - self._sent_at[rank]:.0f} s (heartbeat)"
+        if not self._lost:
+            return None
+        try:
+            self._ray.get(self.server.counts.remote(), timeout=30)
+        except self._ray.exceptions.RayError as err:
+            return f"the parameter server is gone ({_first_line(err)}); the run cannot go on"
+        for rank, reason in sorted(self._lost.items()):
+            restarts = self._per_rank_restarts.get(rank, 0)
+            self._kill(rank)
+            if restarts >= self.cfg.max_restarts:
+                return (
+                    f"worker {rank} {reason}\n(restart limit max_restarts="
+                    f"{self.cfg.max_restarts} reached)"
+                )
+            self._per_rank_restarts[rank] = restarts + 1
+            self.restarts += 1
+            log.warning(
+                "worker %d %s; restarting it (%d/%d)",
+                rank,
+                reason,
+                restarts + 1,
+                self.cfg.max_restarts,
+            )
+            self._start_worker(rank)
+        self._lost.clear()
+        return None
+
+    def _kill(self, rank: int) -> None:
+        actor = self._actors.pop(rank, None)
+        if actor is not None:
+            try:
+                self._ray.kill(actor, no_restart=True)
+            except Exception as err:  # already gone with its node
+                log.debug("worker %d: %s", rank, err)
+
+    # ----------------------------------------------------------------------------- server
+    def _server_call(self, name: str) -> Any:
+        try:
+            return self._ray.get(getattr(self.server, name).remote(), timeout=120)
+        except self._ray.exceptions.RayError as err:
+            raise PoolError(f"the parameter server is gone ({_first_line(err)})") from None
+
+    def snapshot(self) -> Snapshot:
+        """The server's weights, optimizer statistics and count, taken between two steps."""
+        return self._server_call("snapshot")
+
+    def applied_updates(self) -> int:
+        """Updates the parameter server applied (and before a resume)."""
+        self._applied, self._server_ms = self._server_call("counts")
+        return self._applied
+
+    def metrics(self) -> Metrics:
+        """The parameter server's mean time per applied update."""
+        return {"Perf/Server ms per update": self._server_ms}
+
+    # ----------------------------------------------------------------------------- stopping
+    def stop(self, grace: float) -> list[Update]:
+        """Let the calls in flight end (up to ``grace`` seconds), close the envs, kill actors."""
+        self._stopping = True
+        updates: list[Update] = []
+        deadline = time.monotonic() + grace
+        while self._calls and time.monotonic() < deadline:
+            updates += self.poll(timeout=0.1)
+        self._calls.clear()
+        closing = [actor.close.remote() for actor in self._actors.values()]
+        if closing and grace > 0:
+            self._ray.wait(closing, num_returns=len(closing), timeout=min(grace, 10.0))
+        for rank in list(self._actors):
+            self._kill(rank)
+        return updates
+
+    def close(self) -> None:
+        """Kill the server and leave Ray (a Ray this run started is shut down with it)."""
+        if not self._ray.is_initialized():
+            return
+        for rank in list(self._actors):
+            self._kill(rank)
+        try:
+            self._ray.kill(self.server, no_restart=True)
+        except Exception as err:
+            log.debug("parameter server: %s", err)
+        self._ray.shutdown()
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

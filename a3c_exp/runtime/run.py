@@ -1,0 +1,207 @@
+"""``Run``: the owner of one training run, whatever backend runs its workers.
+
+The run alone owns the stop decision (``total_steps``, ``max_time``, ``target_reward``, a
+failure, a signal), the statistics, the metric sinks and the checkpoint files. It drives a
+``WorkerPool`` (``a3c_exp.runtime.pool``) and knows it only through that interface. On every
+exit path the pool's workers are stopped, and the final checkpoint is written from one
+consistent snapshot unless the weights are not to be trusted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from a3c_exp.algo.module import A3CModule
+from a3c_exp.checkpoint import CheckpointManager, checkpoint_payload
+from a3c_exp.config import TrainConfig
+from a3c_exp.reporting import MetricsSink, RunStats
+from a3c_exp.runtime.messages import Update
+from a3c_exp.runtime.pool import PoolError, WorkerPool
+
+log = logging.getLogger("a3c_exp")
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+
+@dataclass
+class RunResult:
+    """How a run ended."""
+
+    stop_reason: str  # total_steps, max_time, target_reward, interrupted, worker_failed
+    exit_code: int
+    checkpoint: Path | None
+    summary: dict[str, Any]
+
+
+class _StopRequested(Exception):
+    """A second signal: stop at once."""
+
+
+class Run:
+    """Trains with the workers of ``pool`` until a stop condition; reports and checkpoints."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        module: A3CModule,
+        pool_factory: Callable[[Callable[[], int]], WorkerPool],
+        sink: MetricsSink,
+        stats: RunStats,
+        checkpoints: CheckpointManager,
+        learning_rate: float,
+        extra_counters: dict[str, Any] | None = None,
+    ):
+        self.cfg = cfg
+        self.module = module
+        self.stats = stats
+        self.pool = pool_factory(lambda: self.stats.global_step)
+        self.sink = sink
+        self.checkpoints = checkpoints
+        self.extra_counters = extra_counters or {}
+        self.stats.learning_rate = learning_rate  # the value in force, as the config says
+        self._restarts_before = stats.worker_restarts
+        self._signals = 0
+        self._failure: str | None = None
+        self._consecutive_skips: dict[int, int] = {}
+        self._numerical_failure = False
+
+    def run(self) -> RunResult:
+        """Train until a stop condition; always stop every worker and close with a checkpoint."""
+        previous_handlers = self._install_signal_handlers()
+        stop_reason = "worker_failed"
+        forced = False
+        try:
+            self.pool.start()
+            stop_reason = self._loop()
+        except _StopRequested:
+            stop_reason, forced = "interrupted", True
+        finally:
+            try:
+                self._handle_all(self.pool.stop(0.0 if forced else self.cfg.shutdown_grace))
+            except _StopRequested:  # a second signal while stopping: stop now
+                forced = True
+                self._handle_all(self.pool.stop(0.0))
+            for signum, handler in previous_handlers.items():
+                signal.signal(signum, handler)
+        # a forced stop may have killed a worker inside its optimizer step: no checkpoint then
+        return self._finish(
+            stop_reason, write_checkpoint=not forced and not self._numerical_failure
+        )
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        def handle(signum: int, frame: Any) -> None:
+            self._signals += 1
+            if self._signals == 1:
+                log.warning(
+                    "%s received: stopping workers (again to stop at once)",
+                    signal.Signals(signum).name,
+                )
+            else:
+                raise _StopRequested()
+
+        previous = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, handle)
+        return previous
+
+    def _loop(self) -> str:
+        cfg = self.cfg
+        next_log = time.monotonic() + cfg.log_every
+        every = cfg.checkpoint_every
+        next_checkpoint = (self.stats.global_step // every + 1) * every if every else None
+        while True:
+            self._handle_all(self.pool.poll(timeout=0.05))
+            reason = self._stop_reason()
+            if time.monotonic() >= next_log or reason:
+                self._report()
+                next_log = time.monotonic() + cfg.log_every
+            if reason:
+                return reason
+            if next_checkpoint is not None and self.stats.global_step >= next_checkpoint:
+                self._save_checkpoint(periodic=True)
+                next_checkpoint = (self.stats.global_step // every + 1) * every
+
+    def _report(self) -> None:
+        self._sync_counters()
+        self.sink.log({**self.stats.flush(), **self.pool.metrics()})
+
+    def _sync_counters(self) -> None:
+        self.stats.worker_restarts = self._restarts_before + self.pool.restarts
+        with contextlib.suppress(PoolError):  # the count stays the last one known
+            self.stats.updates = self.pool.applied_updates()
+
+    def _stop_reason(self) -> str | None:
+        cfg, stats = self.cfg, self.stats
+        if self._signals:
+            return "interrupted"
+        if self._failure is None:
+            self._failure = self.pool.supervise()
+        if self._failure is not None:
+            return "worker_failed"
+        if stats.global_step >= cfg.total_steps:
+            return "total_steps"
+        if cfg.max_time is not None and stats.elapsed >= cfg.max_time:
+            return "max_time"
+        if (
+            cfg.target_reward is not None
+            and len(stats.recent_rewards) == stats.recent_rewards.maxlen
+            and stats.mean_reward >= cfg.target_reward
+        ):
+            return "target_reward"
+        return None
+
+    def _handle_all(self, updates: list[Update]) -> None:
+        for update in updates:
+            self._handle(update)
+
+    def _handle(self, update: Update) -> None:
+        self.stats.add(update)
+        skips = self._consecutive_skips.get(update.rank, 0) + 1 if update.skipped else 0
+        self._consecutive_skips[update.rank] = skips
+        if skips >= self.cfg.max_skipped_updates and not self._failure:
+            self._failure = (
+                f"worker {update.rank}: {skips} consecutive updates had a NaN or inf loss "
+                "or gradient and were skipped (max_skipped_updates); the last checkpoint "
+                "written before is kept"
+            )
+            self._numerical_failure = True
+        for path in update.videos:
+            if Path(path).exists():  # a worker on another node writes its videos there
+                self.sink.log_video(path, self.stats.global_step)
+
+    # ----------------------------------------------------------------------------- closing
+    def _save_checkpoint(self, periodic: bool) -> Path:
+        """Snapshot weights, optimizer and update count together, then write every file of it."""
+        snapshot = self.pool.snapshot()
+        self._sync_counters()
+        self.stats.updates = snapshot.applied_updates
+        counters = {**self.stats.counters(), **self.extra_counters}
+        payload = checkpoint_payload(self.module, snapshot, counters)
+        return self.checkpoints.save(payload, counters["global_step"], periodic=periodic)
+
+    def _finish(self, stop_reason: str, write_checkpoint: bool) -> RunResult:
+        exit_code = {
+            "interrupted": EXIT_INTERRUPTED,
+            "worker_failed": EXIT_FAILED,
+        }.get(stop_reason, EXIT_OK)
+        if self._failure:
+            log.error("%s", self._failure)
+        checkpoint = None
+        if write_checkpoint:
+            try:
+                checkpoint = self._save_checkpoint(periodic=False)
+                log.info("checkpoint: %s", checkpoint)
+            except PoolError as err:
+                exit_code = EXIT_FAILED if exit_code == EXIT_OK else exit_code
+                log.error("final checkpoint not written: %s (the last one written is kept)", err)
+        self._sync_counters()
+        summary = {**self.stats.summary(), "stop_reason": stop_reason}
+        self.sink.summary(summary)
+        return RunResult(stop_reason, exit_code, checkpoint, summary)

@@ -1,0 +1,155 @@
+"""The worker-pool interface, run against both backends: local processes and Ray actors.
+
+Each test drives a pool the way ``Run`` does (start, poll, supervise, snapshot, stop, close) on
+CartPole with two workers. The Ray tests start a local Ray of their own (sockets and logs in a
+short temporary folder) and check that nothing of it is left afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import time
+
+import psutil
+import pytest
+
+from a3c_exp.algo.module import A3CModule
+from a3c_exp.config import as_plain_data, load_config
+from a3c_exp.envs import EnvSpec
+
+BACKENDS = ["local", pytest.param("ray", marks=pytest.mark.slow)]
+RAY_PROCESSES = ("raylet", "gcs_server", "ray::")
+
+
+@pytest.fixture(autouse=True)
+def _ray_tmpdir(monkeypatch):
+    """Ray's sockets must stay under the path-length limit of Unix sockets: a short folder."""
+    folder = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    monkeypatch.setenv("RAY_TMPDIR", folder)
+    yield
+
+
+def _ray_processes() -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        text = " ".join([proc.info["name"] or "", *(proc.info["cmdline"] or [])])
+        if any(marker in text for marker in RAY_PROCESSES):
+            found.append(proc)
+    return found
+
+
+def _pool(compose_train, tmp_path, backend, *overrides):
+    cfg = load_config(
+        compose_train(
+            [
+                "env=cartpole",
+                "workers=2",
+                "logger=none",
+                f"runtime={backend}",
+                "runtime.report_seconds=0.2",
+                "runtime.cpus_per_worker=0.5",
+                *overrides,
+            ]
+        )
+    )
+    module = A3CModule(as_plain_data(cfg), [4], 2)
+    if backend == "local":
+        module.net.share_memory()
+        from a3c_exp.runtime.local_pool import LocalPool as Pool
+    else:
+        from a3c_exp.runtime.ray_pool import RayPool as Pool
+    optimizer = module.configure_optimizers()
+    steps = {"n": 0}
+    pool = Pool(cfg, module, optimizer, EnvSpec((4,), 2), tmp_path, 0, lambda: steps["n"])
+    return pool, steps
+
+
+def _train_until(pool, steps, updates_wanted, ranks=None, timeout=120):
+    """Poll and supervise like Run does until ``updates_wanted`` updates (from ``ranks``)."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for update in pool.poll(0.05):
+            steps["n"] += update.steps
+            if ranks is None or update.rank in ranks:
+                seen.append(update)
+        failure = pool.supervise()
+        assert failure is None, failure
+        if len(seen) >= updates_wanted:
+            return seen
+    raise AssertionError(f"only {len(seen)} updates in {timeout} s")
+
+
+def _worker_pid(pool, backend, rank):
+    if backend == "local":
+        return pool._workers[rank].pid
+    import ray
+
+    return ray.get(pool._actors[rank].where.remote())[1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pool_trains_and_snapshots_one_consistent_state(compose_train, tmp_path, backend):
+    pool, steps = _pool(compose_train, tmp_path, backend)
+    try:
+        pool.start()
+        updates = _train_until(pool, steps, 20)
+        assert {u.rank for u in updates} == {0, 1}  # both workers learn
+        snapshot = pool.snapshot()
+        assert snapshot.applied_updates >= 1 and snapshot.optimizer == "shared_adam"
+        for state in snapshot.optimizer_state["state"].values():
+            assert int(state["step"]) == snapshot.applied_updates
+        assert set(snapshot.weights) == set(A3CModule(*_module_args(pool)).state_dict())
+        pool.stop(grace=2.0)
+        assert pool.applied_updates() >= snapshot.applied_updates
+    finally:
+        pool.close()
+    if backend == "ray":
+        time.sleep(1.0)
+        assert _ray_processes() == []  # the Ray this pool started is gone
+
+
+def _module_args(pool):
+    return as_plain_data(pool.cfg), [4], 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_killed_worker_is_replaced_and_learns_again(compose_train, tmp_path, backend):
+    pool, steps = _pool(compose_train, tmp_path, backend, "max_restarts=2")
+    try:
+        pool.start()
+        _train_until(pool, steps, 4)
+        victim = _worker_pid(pool, backend, 0)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 120
+        while pool.restarts == 0 and time.monotonic() < deadline:  # noticed and replaced
+            for update in pool.poll(0.05):
+                steps["n"] += update.steps
+            assert pool.supervise() is None
+        assert pool.restarts == 1
+        assert _worker_pid(pool, backend, 0) != victim
+        _train_until(pool, steps, 3, ranks={0}, timeout=180)  # and the new worker 0 learns
+    finally:
+        pool.stop(grace=1.0)
+        pool.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_worker_lost_past_the_restart_limit_fails_the_pool(compose_train, tmp_path, backend):
+    pool, steps = _pool(compose_train, tmp_path, backend, "max_restarts=0")
+    try:
+        pool.start()
+        _train_until(pool, steps, 2)
+        os.kill(_worker_pid(pool, backend, 1), signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        failure = None
+        while failure is None and time.monotonic() < deadline:
+            pool.poll(0.1)
+            failure = pool.supervise()
+        assert failure is not None and failure.startswith("worker 1 ")
+        assert "restart limit max_restarts=0 reached" in failure
+    finally:
+        pool.stop(grace=0.0)
+        pool.close()
