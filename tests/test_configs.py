@@ -116,11 +116,28 @@ def test_every_optim_option_builds_a_shared_optimizer(compose_train, optim):
     assert optimizer.param_groups[0]["lr"] == cfg.optim.lr
 
 
-@pytest.mark.parametrize("option", group_options("logger") + group_options("experiment"))
-def test_logger_and_experiment_options_compose(compose_train, option):
-    group = "logger" if option in group_options("logger") else "experiment"
+@pytest.mark.parametrize(
+    ("group", "option"),
+    [(g, o) for g in ("logger", "experiment", "runtime") for o in group_options(g)],
+)
+def test_logger_experiment_and_runtime_options_compose(compose_train, group, option):
     cfg = load_config(compose_train([f"{group}={option}"]))
     assert cfg.logger.kind in ("wandb", "none")
+    if group == "runtime":
+        assert cfg.runtime.kind == option
+
+
+def test_runtime_ray_without_ray_installed_is_one_line(compose_train, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a)
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(compose_train(["runtime=ray"]))
+    assert "pip install" in str(info.value) and "[ray]" in str(info.value)
+    assert "\n" not in str(info.value)
 
 
 def test_defaults_are_the_tutorial(compose_train):

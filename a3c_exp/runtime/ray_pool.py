@@ -184,9 +184,13 @@ class RayPool:
             init["address"] = runtime.address
         ray.init(logging_level=logging.WARNING, **init)
         try:
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
             weights = {k: v.detach().clone() for k, v in module.net.state_dict().items()}
+            # on the run's own node: losing a worker node must not take the global net with it
+            here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), False)
             server = ray.remote(ParameterServer).options(
-                num_cpus=runtime.server_cpus, max_restarts=0
+                num_cpus=runtime.server_cpus, max_restarts=0, scheduling_strategy=here
             )
             self.server = server.remote(
                 cfg.model,

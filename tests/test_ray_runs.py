@@ -1,0 +1,151 @@
+"""``runtime=ray`` through the command line: signals, resume across backends, a 2-node cluster.
+
+Every test points Ray's sockets and logs into a short temporary folder (``RAY_TMPDIR``) and
+checks that no process of a Ray it started survives it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import psutil
+import pytest
+
+from a3c_exp.checkpoint import load_checkpoint
+from tests.helpers import cli_env, read_metrics, run_train
+
+pytestmark = pytest.mark.slow
+
+BASE = ["env=cartpole", "workers=2", "logger=none", "log_every=0.5", "target_reward=null"]
+RAY_MARKERS = ("raylet", "gcs_server", "ray::", "ray/dashboard", "ray/_private")
+
+
+@pytest.fixture
+def ray_env(monkeypatch):
+    """The CLI environment with Ray's temporary folder short enough for its sockets."""
+    folder = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    monkeypatch.setenv("RAY_TMPDIR", folder)
+    env = cli_env()
+    env["RAY_TMPDIR"] = folder
+    return env
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    with contextlib.suppress(psutil.NoSuchProcess):
+        return psutil.Process(pid).children(recursive=True)
+    return []
+
+
+def _alive(processes: list[psutil.Process]) -> list[psutil.Process]:
+    return [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def _start(run_dir, env, *overrides):
+    cmd = [sys.executable, "-m", "a3c_exp.train", f"hydra.run.dir={run_dir}", *BASE, *overrides]
+    return subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=run_dir.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_for_steps(run_dir, proc, above=0, timeout=180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = read_metrics(run_dir)
+        if rows and int(rows[-1]["global_step"]) > above:
+            return int(rows[-1]["global_step"])
+        if proc.poll() is not None:
+            raise AssertionError(proc.stdout.read())
+        time.sleep(0.5)
+    raise AssertionError(f"no training past step {above} within {timeout} s")
+
+
+def test_sigterm_on_a_run_with_its_own_ray_leaves_a_checkpoint_and_no_ray_process(
+    tmp_path, ray_env
+):
+    run_dir = tmp_path / "term"
+    proc = _start(run_dir, ray_env, "runtime=ray", "total_steps=100000000")
+    try:
+        _wait_for_steps(run_dir, proc)
+        ray_processes = [
+            p
+            for p in _descendants(proc.pid)
+            if any(m in " ".join(p.cmdline()) for m in RAY_MARKERS)
+        ]
+        assert ray_processes, "the run started no Ray of its own"
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, output
+    payload = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    assert payload["a3c"]["global_step"] > 0
+    steps = {int(s["step"]) for s in payload["optimizer_states"][0]["state"].values()}
+    assert steps == {payload["a3c"]["updates"]}
+    time.sleep(2.0)
+    assert _alive(ray_processes) == []
+
+
+def test_a_checkpoint_resumes_on_the_other_backend(tmp_path, ray_env):
+    local_dir, ray_dir, back_dir = tmp_path / "local", tmp_path / "ray", tmp_path / "back"
+    run_train(local_dir, *BASE, "total_steps=3000", timeout=180)
+    first = load_checkpoint(local_dir / "checkpoints" / "last.ckpt")
+    resume = f"resume={local_dir / 'checkpoints' / 'last.ckpt'}"
+    run_train(ray_dir, *BASE, "runtime=ray", "total_steps=6000", resume, timeout=240)
+    second = load_checkpoint(ray_dir / "checkpoints" / "last.ckpt")
+    run_train(
+        back_dir, *BASE, "total_steps=9000", f"resume={ray_dir / 'checkpoints' / 'last.ckpt'}"
+    )
+    third = load_checkpoint(back_dir / "checkpoints" / "last.ckpt")
+    for before, after in ((first, second), (second, third)):
+        assert after["a3c"]["global_step"] > before["a3c"]["global_step"]
+        assert after["a3c"]["updates"] > before["a3c"]["updates"]
+        assert after["a3c"]["episodes"] > before["a3c"]["episodes"]
+    for payload in (first, second, third):
+        steps = {int(s["step"]) for s in payload["optimizer_states"][0]["state"].values()}
+        assert steps == {payload["a3c"]["updates"]}  # Adam's count went on across backends
+
+
+def test_two_node_cluster_spreads_workers_and_survives_losing_one(tmp_path, ray_env):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    other = cluster.add_node(num_cpus=1)
+    run_dir = tmp_path / "cluster"
+    proc = None
+    try:
+        cluster.wait_for_nodes()
+        proc = _start(
+            run_dir,
+            ray_env,
+            "runtime=ray",
+            f"runtime.address={cluster.address}",
+            "runtime.cpus_per_worker=0.5",
+            "total_steps=100000000",
+            "max_restarts=3",
+        )
+        before = _wait_for_steps(run_dir, proc)
+        cluster.remove_node(other)
+        after = _wait_for_steps(run_dir, proc, above=before + 3000, timeout=180)
+        assert after > before
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        cluster.shutdown()
+    assert "on 2 node(s)" in output  # the workers were spread over both nodes
+    assert "restarting it (1/3)" in output  # the lost node's worker came back on the other
+    assert proc.returncode == 130, output
+    steps = [int(r["global_step"]) for r in read_metrics(run_dir)]
+    assert steps == sorted(steps)
