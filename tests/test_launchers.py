@@ -33,6 +33,9 @@ TINY = ["env=cartpole", "workers=1", "logger=none", "video_every=0", "target_rew
 PRESET_RUN_TESTS = {
     "launcher/parallel_local": "test_parallel_local_keeps_the_bound_and_isolates_a_failure",
     "launcher/slurm": "test_slurm_sweep_gives_each_job_its_workers_as_cpus",
+    "launcher/ray": (
+        "tests/test_ray_runs.py::test_hydra_ray_launcher_runs_each_sweep_job_as_a_ray_task"
+    ),
     "sweeper/a3c_optuna": (
         "tests/test_sweeps.py::test_optuna_study_goes_on_after_a_failed_trial_and_lists_it"
     ),
@@ -102,8 +105,9 @@ def test_every_hydra_preset_composes(compose_train, preset):
     )
     node = cfg.hydra[group]
     assert node._target_
-    if group == "launcher":
-        assert node.cpus_per_task == 3  # resources follow workers
+    if group == "launcher":  # resources follow workers
+        cpus = node.ray.remote.num_cpus if name == "ray" else node.cpus_per_task
+        assert cpus == 3
 
 
 @pytest.mark.parametrize(

@@ -149,3 +149,40 @@ def test_two_node_cluster_spreads_workers_and_survives_losing_one(tmp_path, ray_
     assert proc.returncode == 130, output
     steps = [int(r["global_step"]) for r in read_metrics(run_dir)]
     assert steps == sorted(steps)
+
+
+def test_hydra_ray_launcher_runs_each_sweep_job_as_a_ray_task(tmp_path, ray_env):
+    pytest.importorskip(
+        "hydra_plugins.hydra_ray_launcher",
+        reason="hydra-ray-launcher is installed with --no-deps (see README 'Running on a cluster')",
+    )
+    from a3c_exp.reporting.wandb_file import read_wandb_run
+    from a3c_exp.sweep import read_job_records
+
+    sweep_dir = tmp_path / "sweep"
+    cmd = [
+        sys.executable,
+        "-m",
+        "a3c_exp.train",
+        "--multirun",
+        "hydra/launcher=ray",
+        f"hydra.sweep.dir={sweep_dir}",
+        "env=cartpole",
+        "workers=1",
+        "loss.entropy_coef=0.01,0.001",
+        "total_steps=2000",
+        "log_every=0.5",
+        "video_every=0",
+        "target_reward=null",
+        "logger=wandb",
+    ]
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=600, env=ray_env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = read_job_records(sweep_dir)
+    assert len(records) == 2 and all(r["status"] == "completed" for r in records)
+    runs = [read_wandb_run(sweep_dir / str(job) / "wandb") for job in (0, 1)]
+    assert len({run.run_id for run in runs}) == 2
+    assert len({run.group for run in runs}) == 1 and runs[0].group.startswith("sweep-")
+    assert "_run_job pid=" in result.stdout + result.stderr  # the jobs ran as Ray tasks

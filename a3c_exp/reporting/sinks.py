@@ -37,6 +37,7 @@ CSV_FIELDS = [
     "Faults/Skipped updates",
     "Faults/Non-finite rewards",
     "Faults/Worker restarts",
+    "Perf/Server ms per update",
     *(timing_key(phase) for phase in TIMING_PHASES),
 ]
 

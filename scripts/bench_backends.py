@@ -1,0 +1,139 @@
+"""Throughput of the two worker backends side by side: runtime=local against runtime=ray.
+
+Runs ``a3c_exp.train`` for ``--seconds`` per run with the same env, workers and games per
+worker, alternating local and Ray (``--repeats`` times each, so a change of machine load hits
+both), and reports agent steps/s after a warm-up, the Ray/local ratio, the parameter server's
+mean milliseconds per applied update (push received to weights sent) and the bytes a gradient
+push and a weight pull carry for the network. From those it prints the worker count at which
+one parameter server saturates.
+
+Usage: python scripts/bench_backends.py [--env doom] [--workers 2] [--seconds 90] [-- key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from a3c_exp.overrides import train_command
+
+STEPS = "global_step"
+
+
+def one_run(backend: str, args: argparse.Namespace, run_dir: Path) -> dict:
+    """One timed run; steps/s over the rows after the warm-up, server ms per update (Ray)."""
+    cmd = train_command(
+        run_dir,
+        f"env={args.env}",
+        f"workers={args.workers}",
+        f"runtime={backend}",
+        "logger=none",
+        "video_every=0",
+        "log_every=2",
+        "checkpoint_every=0",
+        "target_reward=null",
+        "total_steps=1000000000",
+        f"max_time={args.seconds}",
+        *args.overrides,
+    )
+    load_before = os.getloadavg()[0]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{backend}: train exited {proc.returncode}\n{proc.stderr[-2000:]}")
+    with open(run_dir / "metrics.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if float(r["Perf/Time"]) >= args.warmup]
+    first, last = rows[0], rows[-1]
+    seconds = float(last["Perf/Time"]) - float(first["Perf/Time"])
+    server = [float(r["Perf/Server ms per update"]) for r in rows if r["Perf/Server ms per update"]]
+    updates = float(last["Perf/Updates"]) - float(first["Perf/Updates"])
+    return {
+        "backend": backend,
+        "steps_per_s": (float(last[STEPS]) - float(first[STEPS])) / seconds,
+        "updates_per_s": updates / seconds,
+        "server_ms_per_update": server[-1] if server else None,
+        "load_average": (load_before + os.getloadavg()[0]) / 2,
+    }
+
+
+def network_bytes(env: str, overrides: list[str]) -> int:
+    """Bytes of one float32 copy of the network's parameters (a push or a pull)."""
+    from hydra import compose, initialize_config_dir
+
+    from a3c_exp.config import load_config, register_configs
+    from a3c_exp.envs import probe_env_spec
+    from a3c_exp.models import build_model
+    from a3c_exp.overrides import CONFIG_DIR
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = load_config(compose("train", [f"env={env}", *overrides]))
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = probe_env_spec(cfg.env, workdir=tmp)
+    net = build_model(cfg.model, spec.obs_shape, spec.n_actions)
+    return sum(p.numel() * p.element_size() for p in net.parameters())
+
+
+def main() -> None:
+    """Alternate local and Ray runs; print the table, the ratio and the saturation estimate."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="doom")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=90.0)
+    parser.add_argument("--warmup", type=float, default=20.0, help="seconds ignored at start")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--json", type=Path, default=Path("bench_backends.json"))
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run")
+    args = parser.parse_args()
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="a3c-backends-") as tmp:
+        for repeat in range(args.repeats):
+            for backend in ("local", "ray"):
+                start = time.perf_counter()
+                run = one_run(backend, args, Path(tmp) / f"{backend}-{repeat}")
+                run["wall_s"] = time.perf_counter() - start
+                results.append(run)
+                print(json.dumps(run), flush=True)
+
+    size = network_bytes(args.env, args.overrides)
+    local = statistics.mean(r["steps_per_s"] for r in results if r["backend"] == "local")
+    ray = statistics.mean(r["steps_per_s"] for r in results if r["backend"] == "ray")
+    ray_updates = statistics.mean(r["updates_per_s"] for r in results if r["backend"] == "ray")
+    server_ms = statistics.mean(r["server_ms_per_update"] for r in results if r["backend"] == "ray")
+    print(
+        f"\n{args.env}, {args.workers} workers, {args.seconds:.0f} s per run, {os.cpu_count()} CPUs"
+    )
+    print(f"{'backend':>8} {'steps/s':>8} {'updates/s':>9} {'server ms':>9} {'load':>5}")
+    for r in results:
+        server = f"{r['server_ms_per_update']:.2f}" if r["server_ms_per_update"] else "-"
+        print(
+            f"{r['backend']:>8} {r['steps_per_s']:>8.0f} {r['updates_per_s']:>9.1f} "
+            f"{server:>9} {r['load_average']:>5.1f}"
+        )
+    print(f"ray / local steps/s: {ray / local:.2f}")
+    per_worker = ray_updates / args.workers
+    print(
+        f"one push = one pull = {size / 1e6:.2f} MB (float32 parameters); the server applies "
+        f"one update in {server_ms:.2f} ms, so it saturates near {1000 / server_ms:.0f} "
+        f"updates/s = {1000 / server_ms / per_worker:.0f} workers at this machine's "
+        f"{per_worker:.1f} updates/s per worker, moving {2 * size * 1000 / server_ms / 1e9:.2f} "
+        "GB/s in and out"
+    )
+    args.json.write_text(
+        json.dumps(
+            {"args": vars(args) | {"json": str(args.json)}, "runs": results, "network_bytes": size},
+            indent=2,
+        )
+    )
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
