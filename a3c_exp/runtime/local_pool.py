@@ -28,7 +28,7 @@ from a3c_exp.config import TrainConfig
 from a3c_exp.envs import EnvSpec
 from a3c_exp.runtime.locks import FileLock
 from a3c_exp.runtime.messages import Message, Ready, Update, WorkerError
-from a3c_exp.runtime.worker import WorkerSpec, run_worker
+from a3c_exp.runtime.worker import run_worker, worker_spec
 from a3c_exp.typing import Metrics
 
 log = logging.getLogger("a3c_exp")
@@ -102,22 +102,14 @@ class LocalPool:
     def _spawn(self, rank: int) -> Any:
         """Start worker ``rank`` with fresh envs and a local net copied from the global one."""
         cfg = self.cfg
-        spec = WorkerSpec(
-            rank=rank,
-            # resumed runs and restarted workers get fresh episodes, not a replay
-            seed=cfg.seed + rank + self.global_step() + 7919 * self._restarts.get(rank, 0),
-            env=cfg.env,
-            model=cfg.model,
-            loss=cfg.loss,
-            rollout_len=cfg.rollout_len,
-            envs_per_worker=cfg.envs_per_worker,
-            obs_shape=self.env_spec.obs_shape,
-            n_actions=self.env_spec.n_actions,
-            workdir=str(self.run_dir / ".vizdoom"),
+        spec = worker_spec(
+            cfg,
+            self.env_spec,
+            self.run_dir,
+            rank,
+            self._restarts.get(rank, 0),
+            self.global_step(),
             parent_pid=os.getpid(),
-            video_every=cfg.video_every,
-            video_dir=str(self.run_dir / "videos"),
-            cpu=cfg.worker_cpus[rank % len(cfg.worker_cpus)] if cfg.worker_cpus else None,
         )
         reader, writer = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(

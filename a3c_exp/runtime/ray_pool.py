@@ -21,6 +21,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,7 @@ from a3c_exp.optim.shared import (
 )
 from a3c_exp.runtime.messages import Update
 from a3c_exp.runtime.pool import PoolError
-from a3c_exp.runtime.worker import Learner, WorkerSpec
+from a3c_exp.runtime.worker import Learner, WorkerSpec, worker_spec
 from a3c_exp.typing import Metrics
 
 if TYPE_CHECKING:
@@ -215,25 +216,6 @@ class RayPool:
         self._server_ms = 0.0
 
     # ----------------------------------------------------------------------------- workers
-    def _spec(self, rank: int) -> WorkerSpec:
-        cfg = self.cfg
-        restarts = self._per_rank_restarts.get(rank, 0)
-        return WorkerSpec(
-            rank=rank,
-            seed=cfg.seed + rank + self.global_step() + 7919 * restarts,
-            env=cfg.env,
-            model=cfg.model,
-            loss=cfg.loss,
-            rollout_len=cfg.rollout_len,
-            envs_per_worker=cfg.envs_per_worker,
-            obs_shape=self.env_spec.obs_shape,
-            n_actions=self.env_spec.n_actions,
-            workdir=str(self.run_dir / ".vizdoom"),
-            parent_pid=0,  # not a child process of the run: Ray owns its lifetime
-            video_every=cfg.video_every,
-            video_dir=str(self.run_dir / "videos"),
-        )
-
     def _start_worker(self, rank: int) -> None:
         options: dict[str, Any] = {
             "num_cpus": self.cfg.runtime.cpus_per_worker,
@@ -241,9 +223,19 @@ class RayPool:
         }
         if self.cfg.runtime.spread:
             options["scheduling_strategy"] = "SPREAD"
-        self._actors[rank] = self._worker_class.options(**options).remote(
-            self._spec(rank), self.server
+        # not a child process of the run (parent_pid 0) and never pinned: Ray places it
+        spec = replace(
+            worker_spec(
+                self.cfg,
+                self.env_spec,
+                self.run_dir,
+                rank,
+                self._per_rank_restarts.get(rank, 0),
+                self.global_step(),
+            ),
+            cpu=None,
         )
+        self._actors[rank] = self._worker_class.options(**options).remote(spec, self.server)
         self._submit(rank)
 
     def _submit(self, rank: int) -> None:

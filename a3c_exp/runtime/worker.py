@@ -38,7 +38,8 @@ from a3c_exp.models import ActorCritic, build_model
 from a3c_exp.runtime.messages import Episode, Ready, Update, WorkerError
 
 if TYPE_CHECKING:
-    from a3c_exp.config import EnvConfig, LossConfig, ModelConfig
+    from a3c_exp.config import EnvConfig, LossConfig, ModelConfig, TrainConfig
+    from a3c_exp.envs import EnvSpec
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,38 @@ class WorkerSpec:
     video_every: int = 0  # worker 0 records every n-th of its episodes as a GIF (0 = never)
     video_dir: str = ""
     cpu: int | None = None  # pin the worker (and the engines it starts) to this CPU
+
+
+def worker_spec(
+    cfg: TrainConfig,
+    env_spec: EnvSpec,
+    run_dir: Path,
+    rank: int,
+    restarts: int,
+    global_step: int,
+    parent_pid: int = 0,
+) -> WorkerSpec:
+    """The spec of worker ``rank`` of a run, for either backend.
+
+    Resumed runs and restarted workers get fresh episodes, not a replay: the seed moves with the
+    run's step count and the worker's restarts.
+    """
+    return WorkerSpec(
+        rank=rank,
+        seed=cfg.seed + rank + global_step + 7919 * restarts,
+        env=cfg.env,
+        model=cfg.model,
+        loss=cfg.loss,
+        rollout_len=cfg.rollout_len,
+        envs_per_worker=cfg.envs_per_worker,
+        obs_shape=env_spec.obs_shape,
+        n_actions=env_spec.n_actions,
+        workdir=str(run_dir / ".vizdoom"),
+        parent_pid=parent_pid,
+        video_every=cfg.video_every,
+        video_dir=str(run_dir / "videos"),
+        cpu=cfg.worker_cpus[rank % len(cfg.worker_cpus)] if cfg.worker_cpus else None,
+    )
 
 
 class _Terminated(Exception):
