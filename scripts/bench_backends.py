@@ -62,22 +62,53 @@ def one_run(backend: str, args: argparse.Namespace, run_dir: Path) -> dict:
     }
 
 
-def network_bytes(env: str, overrides: list[str]) -> int:
-    """Bytes of one float32 copy of the network's parameters (a push or a pull)."""
+def server_costs(env: str, overrides: list[str], pushes: int = 200) -> dict:
+    """The parameter server's own cost, in this process: bytes of a push or a pull, ms to apply
+    one push (gradients in, optimizer step, weights out) and ms to serialise one push and one
+    reply the way Ray's object store does (pickle protocol 5, tensors as out-of-band buffers)."""
+    import pickle
+
+    import torch
     from hydra import compose, initialize_config_dir
 
     from a3c_exp.config import load_config, register_configs
     from a3c_exp.envs import probe_env_spec
     from a3c_exp.models import build_model
+    from a3c_exp.optim.shared import clone_state_dict
     from a3c_exp.overrides import CONFIG_DIR
+    from a3c_exp.runtime.ray_pool import ParameterServer
 
     register_configs()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = load_config(compose("train", [f"env={env}", *overrides]))
     with tempfile.TemporaryDirectory() as tmp:
         spec = probe_env_spec(cfg.env, workdir=tmp)
+    torch.set_num_threads(1)
     net = build_model(cfg.model, spec.obs_shape, spec.n_actions)
-    return sum(p.numel() * p.element_size() for p in net.parameters())
+    from a3c_exp.optim import build_optimizer
+
+    state = clone_state_dict(build_optimizer(cfg.optim, net.parameters()))
+    server = ParameterServer(
+        cfg.model, cfg.optim, spec.obs_shape, spec.n_actions, net.state_dict(), state, 0
+    )
+    grads = (torch.nn.utils.parameters_to_vector(net.parameters()).detach() * 1e-3).numpy()
+    start = time.perf_counter()
+    for _ in range(pushes):
+        reply = server.push(grads)
+    apply_ms = 1000 * (time.perf_counter() - start) / pushes
+    start = time.perf_counter()
+    for _ in range(pushes):
+        buffers: list = []
+        pickle.loads(
+            pickle.dumps(grads, protocol=5, buffer_callback=buffers.append), buffers=buffers
+        )
+        buffers = []
+        pickle.loads(
+            pickle.dumps(reply, protocol=5, buffer_callback=buffers.append), buffers=buffers
+        )
+    serialise_ms = 1000 * (time.perf_counter() - start) / pushes
+    size = sum(p.numel() * p.element_size() for p in net.parameters())
+    return {"bytes": size, "apply_ms": apply_ms, "serialise_ms": serialise_ms}
 
 
 def main() -> None:
@@ -102,7 +133,8 @@ def main() -> None:
                 results.append(run)
                 print(json.dumps(run), flush=True)
 
-    size = network_bytes(args.env, args.overrides)
+    costs = server_costs(args.env, args.overrides)
+    size = costs["bytes"]
     local = statistics.mean(r["steps_per_s"] for r in results if r["backend"] == "local")
     ray = statistics.mean(r["steps_per_s"] for r in results if r["backend"] == "ray")
     ray_updates = statistics.mean(r["updates_per_s"] for r in results if r["backend"] == "ray")
@@ -119,12 +151,17 @@ def main() -> None:
         )
     print(f"ray / local steps/s: {ray / local:.2f}")
     per_worker = ray_updates / args.workers
+    alone = costs["apply_ms"] + costs["serialise_ms"]
     print(
-        f"one push = one pull = {size / 1e6:.2f} MB (float32 parameters); the server applies "
-        f"one update in {server_ms:.2f} ms, so it saturates near {1000 / server_ms:.0f} "
-        f"updates/s = {1000 / server_ms / per_worker:.0f} workers at this machine's "
-        f"{per_worker:.1f} updates/s per worker, moving {2 * size * 1000 / server_ms / 1e9:.2f} "
-        "GB/s in and out"
+        f"one push = one pull = {size / 1e6:.2f} MB (float32 parameters); in the Ray runs the "
+        f"server spent {server_ms:.2f} ms applying each update; alone in this process: "
+        f"{costs['apply_ms']:.2f} ms to apply + {costs['serialise_ms']:.2f} ms to serialise a "
+        f"push and its reply = {alone:.2f} ms"
+    )
+    print(
+        f"one server saturates near {1000 / alone:.0f} updates/s = "
+        f"{1000 / alone / per_worker:.0f} workers at the {per_worker:.1f} updates/s per worker "
+        f"measured here, moving {2 * size / alone / 1e6:.2f} GB/s in and out"
     )
     args.json.write_text(
         json.dumps(

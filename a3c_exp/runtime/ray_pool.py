@@ -5,7 +5,10 @@ network, rollouts, loss and gradients). The parameter server holds the global ne
 shared optimizer. A worker pulls the current weights, learns on its rollout, and pushes its
 gradients; the server applies each push as it arrives (no barrier: A3C, not A2C) and answers
 with the weights after the step, which the worker's next rollout starts from. Gradients and
-weights travel as tensors through Ray's object store. The server handles one call at a time,
+weights travel through Ray's object store as one flat float32 array each (the parameters in
+``parameters()`` order): numpy arrays pass through it without pickling their data, whereas a
+list of torch tensors is pickled tensor by tensor (measured: 78 ms against ~3 ms for a push and
+its reply of the 4.8 MB Doom network). The server handles one call at a time,
 which is the step lock: a snapshot is always between two steps.
 
 A worker actor works in calls of about ``runtime.report_seconds`` and returns its updates;
@@ -25,7 +28,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from a3c_exp.checkpoint import Snapshot
 from a3c_exp.models import ActorCritic, build_model
@@ -71,20 +76,23 @@ class ParameterServer:
         self._step_seconds = 0.0
         self._steps = 0
 
-    def pull(self) -> dict[str, torch.Tensor]:
-        """The current weights."""
-        return self.net.state_dict()
+    def pull(self) -> np.ndarray:
+        """The current weights, flat."""
+        return parameters_to_vector(self.params).detach().numpy()
 
-    def push(self, grads: list[torch.Tensor | None]) -> dict[str, torch.Tensor]:
-        """Apply one worker's gradients with the shared optimizer; the weights after the step."""
+    def push(self, grads: np.ndarray) -> np.ndarray:
+        """Apply one worker's flat gradients with the shared optimizer; the weights after it."""
         start = time.perf_counter()
-        for param, grad in zip(self.params, grads, strict=True):
-            param.grad = grad
+        flat = torch.from_numpy(np.array(grads))  # a writable copy of the store's buffer
+        offset = 0
+        for param in self.params:
+            param.grad = flat[offset : offset + param.numel()].view_as(param)
+            offset += param.numel()
         self.optimizer.step()
         self.applied += 1
         self._step_seconds += time.perf_counter() - start
         self._steps += 1
-        return self.net.state_dict()
+        return self.pull()
 
     def snapshot(self) -> Snapshot:
         """Weights, optimizer statistics and update count between two steps (keys as A3CModule)."""
@@ -106,19 +114,22 @@ class ServerGlobalModel:
 
         self._ray = ray
         self.server = server
-        self._weights: dict[str, torch.Tensor] | None = None
-        self._grads: list[torch.Tensor | None] = []
+        self._weights: np.ndarray | None = None
+        self._grads: np.ndarray | None = None
 
     def pull(self, local: ActorCritic) -> None:
         """Load the weights of the last push's reply (or ask the server for them)."""
         if self._weights is None:
             self._weights = self._ray.get(self.server.pull.remote())
-        local.load_state_dict(self._weights)
+        with torch.no_grad():
+            weights = torch.from_numpy(np.array(self._weights))  # writable copy
+            vector_to_parameters(weights, local.parameters())
         self._weights = None
 
     def hand_over(self, local: ActorCritic) -> None:
-        """Take the local gradients for the next push."""
-        self._grads = [p.grad for p in local.parameters()]
+        """Take the local gradients, flat, for the next push."""
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in local.parameters()]
+        self._grads = parameters_to_vector(grads).numpy()
 
     def step(self) -> None:
         """Push the gradients; the server's reply holds the weights after its step."""
