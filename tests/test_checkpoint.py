@@ -258,7 +258,7 @@ def test_snapshot_taken_while_others_step_is_one_consistent_state(tmp_path):
     lock = FileLock(tmp_path / "lock")
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
-    starts = [ctx.Event() for _ in range(3)]
+    starts = [ctx.Event() for _ in range(8)]  # eight workers stepping, as in a real run
     procs = [
         ctx.Process(target=_stepper, args=(module, optimizer, lock, counter, stop, started))
         for started in starts
@@ -267,7 +267,7 @@ def test_snapshot_taken_while_others_step_is_one_consistent_state(tmp_path):
         proc.start()
     try:
         for started in starts:
-            assert started.wait(60)
+            assert started.wait(120)
         time.sleep(0.5)
         snapshot = take_snapshot(module, optimizer, lock, lambda: int(counter))
         reference = {k: v.clone() for k, v in snapshot.weights.items()}
