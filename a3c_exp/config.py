@@ -166,7 +166,9 @@ class TrainConfig:
     resume_optimizer_state: bool = True
     log_every: float = 5.0  # seconds between metric reports (console, CSV, W&B)
     objective: str = "final_mean_reward"  # what a job returns to sweepers (see OBJECTIVES)
-    video_every: int = 25  # worker 0 saves every n-th episode as a GIF (and to W&B); 0 = never
+    # seconds of wall time between episodes worker 0 saves as a GIF (and to W&B): the first
+    # episode, then the next one to start after each interval; 0 = never
+    video_every: float = 120.0
     # pin worker i and its engines to CPU i mod (CPUs available): true, false, or auto = pin
     # when workers >= CPUs (then the run uses every CPU anyway, so parallel jobs stay balanced)
     pin_cpus: Any = "auto"
@@ -346,7 +348,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     for key in ("workers", "rollout_len", "envs_per_worker", "total_steps", "max_skipped_updates"):
         value = getattr(cfg, key)
         _check(_is_int(value) and value >= 1, key, value, "must be an integer >= 1")
-    for key in ("checkpoint_every", "keep_checkpoints", "video_every", "max_restarts"):
+    _check(cfg.video_every >= 0, "video_every", cfg.video_every, "must be >= 0 seconds")
+    for key in ("checkpoint_every", "keep_checkpoints", "max_restarts"):
         value = getattr(cfg, key)
         _check(_is_int(value) and value >= 0, key, value, "must be an integer >= 0")
     if cfg.max_time is not None:
