@@ -53,6 +53,11 @@ class EnvConfig:
     screen_resolution: str = "RES_160X120"  # vizdoom: engine render resolution
     episode_timeout: int | None = None  # vizdoom: tics per episode; null keeps the scenario's own
     bootstrap_truncated: bool = False  # time-limit ends bootstrap from V(s) instead of failing
+    rgb: bool = False  # vizdoom: colour frames (3 channels) instead of grayscale (1)
+    # vizdoom: game variables (vizdoom.GameVariable names, e.g. [HEALTH, AMMO2]) fed to the
+    # network beside the image: they ride in one extra observation channel (first pixels, values
+    # clipped to 0..255) and need model.game_variables set to how many there are
+    game_variables: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,9 @@ class ConvLSTMConfig:
     fc_size: int = 256  # units of the fully connected layer after the convs
     lstm_size: int = 256  # LSTM units; 0 = no LSTM (feed-forward)
     obs_normalization: str = "standardize"  # standardize (per frame) or scale (/255, tutorial)
+    # game variables carried by the observation's last channel (env.game_variables: same count);
+    # they join the fc features, divided by 100. 0 = every channel is image
+    game_variables: int = 0
 
 
 @dataclass(frozen=True)
@@ -390,6 +398,14 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _validate_loss(cfg.loss)
     _validate_optim(cfg.optim)
     _validate_env(cfg.env)
+    model_variables = getattr(cfg.model, "game_variables", 0)
+    _check(
+        model_variables == len(cfg.env.game_variables),
+        "model.game_variables",
+        model_variables,
+        f"must equal the number of env.game_variables ({len(cfg.env.game_variables)}: "
+        f"{cfg.env.game_variables}); only model=conv_lstm reads them",
+    )
     _validate_logger(cfg.logger)
     if cfg.resume not in (None, "latest"):
         path = Path(cfg.resume).expanduser()
@@ -473,7 +489,27 @@ def _validate_env(env: EnvConfig) -> None:
                 env.episode_timeout,
                 "must be an integer >= 1 or null",
             )
+        unknown = [v for v in env.game_variables if not hasattr(vizdoom.GameVariable, v)]
+        _check(
+            not unknown,
+            "env.game_variables",
+            env.game_variables,
+            "must be vizdoom.GameVariable names such as HEALTH, AMMO2, ARMOR",
+        )
+        _check(
+            len(env.game_variables) <= env.frame_size**2,
+            "env.game_variables",
+            env.game_variables,
+            "at most frame_size^2 variables fit in the observation channel",
+        )
     else:
+        _check(not env.rgb, "env.rgb", env.rgb, "a vizdoom option; must be false here")
+        _check(
+            not env.game_variables,
+            "env.game_variables",
+            env.game_variables,
+            "a vizdoom option; must be empty here",
+        )
         import gymnasium as gym
 
         env_id = env.id or ""

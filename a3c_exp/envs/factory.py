@@ -44,6 +44,8 @@ def make_env(
             screen_resolution=env_cfg.screen_resolution,
             reward_scale=env_cfg.reward_scale,
             episode_timeout=env_cfg.episode_timeout,
+            rgb=env_cfg.rgb,
+            game_variables=env_cfg.game_variables,
             render_mode=render_mode,
             workdir=workdir,
             instance_name=f"worker{rank}",
