@@ -58,6 +58,8 @@ class EnvConfig:
     # network beside the image: they ride in one extra observation channel (first pixels, values
     # clipped to 0..255) and need model.game_variables set to how many there are
     game_variables: list[str] = field(default_factory=list)
+    frame_stack: int = 1  # atari: the last n frames form the observation (n channels)
+    clip_rewards: bool = False  # atari: rewards clipped to their sign (-1, 0, 1) for learning
 
 
 @dataclass(frozen=True)
@@ -510,7 +512,18 @@ def _validate_env(env: EnvConfig) -> None:
             env.game_variables,
             "a vizdoom option; must be empty here",
         )
+        _check(env.frame_stack >= 1, "env.frame_stack", env.frame_stack, "must be an integer >= 1")
         import gymnasium as gym
+
+        if env.kind == "atari":
+            from a3c_exp.envs.factory import register_atari
+
+            try:
+                register_atari()
+            except ImportError:
+                raise ConfigError(
+                    "env.kind='atari': needs ale-py (pip install -e '.[atari]')"
+                ) from None
 
         env_id = env.id or ""
         if ":" in env_id:  # "package.module:EnvName-v0": the module registers the env

@@ -233,7 +233,10 @@ def test_composed_config_has_no_unresolved_interpolations(compose_train):
     ("args", "expected"),
     [
         (["workers=0"], "error: workers=0: must be an integer >= 1"),
-        (["env=nope"], "error: env='nope': unknown env option; allowed: cartpole, doom"),
+        (
+            ["env=nope"],
+            "error: env='nope': unknown env option; allowed: atari, atari_pong, cartpole",
+        ),
         (["--multirun", "env=nope,cartpole"], "error: env='nope': unknown env option; allowed:"),
         (["lossx.gamma=1"], "error: Could not override 'lossx.gamma'."),
         (["workers=abc"], "error: Error merging override workers=abc"),
