@@ -232,6 +232,12 @@ def render_table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def load_results(out: Path) -> dict[str, dict]:
+    """The rows measured so far (scenarios.json in ``out``), by scenario."""
+    path = out / "scenarios.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def write_results(results: dict[str, dict], out: Path = RESULTS) -> None:
     """scenarios.json (the data), scenarios.md, and (for docs/results) the README's table."""
     out.mkdir(parents=True, exist_ok=True)
@@ -257,7 +263,7 @@ def write_results(results: dict[str, dict], out: Path = RESULTS) -> None:
         README.write_text(f"{before}{start}\n{linked}\n{end}{after}")
 
 
-def bench(name: str, args: argparse.Namespace, results: dict[str, dict]) -> None:
+def bench(name: str, args: argparse.Namespace) -> None:
     """Train (unless --random-only), evaluate, measure random play; update the results."""
     scenario = SCENARIOS[name]
     cfg = _compose(scenario.preset, args.overrides)
@@ -296,7 +302,8 @@ def bench(name: str, args: argparse.Namespace, results: dict[str, dict]) -> None
         )
         args.out.mkdir(parents=True, exist_ok=True)
         plot_curve(name, rows, scale, row, args.out / f"{name}_curve.png")
-    elif name in results and results[name].get("env_steps"):
+    results = load_results(args.out)  # read last: another run may have added its row meanwhile
+    if args.random_only and results.get(name, {}).get("env_steps"):
         row = {**results[name], "random_mean": random_mean, "random_std": random_std}
     results[name] = row
     write_results(results, args.out)
@@ -318,10 +325,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     args, overrides = parser.parse_known_args()
     args.overrides = [o for o in overrides if o != "--"]
-    path = args.out / "scenarios.json"
-    results = json.loads(path.read_text()) if path.exists() else {}
     for name in args.scenario:
-        bench(name, args, results)
+        bench(name, args)
 
 
 if __name__ == "__main__":
