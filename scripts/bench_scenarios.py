@@ -203,9 +203,12 @@ def plot_curve(name: str, rows: list[dict], scale: float, row: dict, path: Path)
     plt.close(fig)
 
 
-def _fmt(mean: float | None, std: float | None, digits: int = 1) -> str:
+def _fmt(mean: float | None, std: float | None, digits: int | None = None) -> str:
+    """``mean ± std``; two decimals for small numbers (my_way_home's rewards are below 1)."""
     if mean is None:
         return "–"
+    if digits is None:
+        digits = 2 if max(abs(mean), std or 0.0) < 10 else 1
     return f"{mean:,.{digits}f} ± {std:,.{digits}f}"
 
 

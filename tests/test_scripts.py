@@ -155,4 +155,4 @@ def test_bench_scenarios_table_fills_row_by_row(tmp_path):
     rows = [line for line in lines if line.startswith("| ") and "---" not in line][1:]
     # rows follow the script's scenario order, whatever order they were measured in
     assert [r.split(" | ")[0] for r in rows] == ["| defend_the_center", "| take_cover"]
-    assert "| 30 min, 2 workers | 2,500,000 | 12.5 ± 2.0 | 1,500 ± 100 | 0.6 ± 1.3 |" in rows[0]
+    assert "| 30 min, 2 workers | 2,500,000 | 12.5 ± 2.0 | 1,500 ± 100 | 0.60 ± 1.30 |" in rows[0]
