@@ -53,6 +53,13 @@ class EnvConfig:
     screen_resolution: str = "RES_160X120"  # vizdoom: engine render resolution
     episode_timeout: int | None = None  # vizdoom: tics per episode; null keeps the scenario's own
     bootstrap_truncated: bool = False  # time-limit ends bootstrap from V(s) instead of failing
+    rgb: bool = False  # vizdoom: colour frames (3 channels) instead of grayscale (1)
+    # vizdoom: game variables (vizdoom.GameVariable names, e.g. [HEALTH, AMMO2]) fed to the
+    # network beside the image: they ride in one extra observation channel (first pixels, values
+    # clipped to 0..255) and need model.game_variables set to how many there are
+    game_variables: list[str] = field(default_factory=list)
+    frame_stack: int = 1  # atari: the last n frames form the observation (n channels)
+    clip_rewards: bool = False  # atari: rewards clipped to their sign (-1, 0, 1) for learning
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,9 @@ class ConvLSTMConfig:
     fc_size: int = 256  # units of the fully connected layer after the convs
     lstm_size: int = 256  # LSTM units; 0 = no LSTM (feed-forward)
     obs_normalization: str = "standardize"  # standardize (per frame) or scale (/255, tutorial)
+    # game variables carried by the observation's last channel (env.game_variables: same count);
+    # they join the fc features, divided by 100. 0 = every channel is image
+    game_variables: int = 0
 
 
 @dataclass(frozen=True)
@@ -182,7 +192,9 @@ class TrainConfig:
     resume_optimizer_state: bool = True
     log_every: float = 5.0  # seconds between metric reports (console, CSV, W&B)
     objective: str = "final_mean_reward"  # what a job returns to sweepers (see OBJECTIVES)
-    video_every: int = 25  # worker 0 saves every n-th episode as a GIF (and to W&B); 0 = never
+    # seconds of wall time between episodes worker 0 saves as a GIF (and to W&B): the first
+    # episode, then the next one to start after each interval; 0 = never
+    video_every: float = 120.0
     # pin worker i and its engines to CPU i mod (CPUs available): true, false, or auto = pin
     # when workers >= CPUs (then the run uses every CPU anyway, so parallel jobs stay balanced)
     pin_cpus: Any = "auto"
@@ -362,7 +374,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     for key in ("workers", "rollout_len", "envs_per_worker", "total_steps", "max_skipped_updates"):
         value = getattr(cfg, key)
         _check(_is_int(value) and value >= 1, key, value, "must be an integer >= 1")
-    for key in ("checkpoint_every", "keep_checkpoints", "video_every", "max_restarts"):
+    _check(cfg.video_every >= 0, "video_every", cfg.video_every, "must be >= 0 seconds")
+    for key in ("checkpoint_every", "keep_checkpoints", "max_restarts"):
         value = getattr(cfg, key)
         _check(_is_int(value) and value >= 0, key, value, "must be an integer >= 0")
     if cfg.max_time is not None:
@@ -404,6 +417,14 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _validate_loss(cfg.loss)
     _validate_optim(cfg.optim)
     _validate_env(cfg.env)
+    model_variables = getattr(cfg.model, "game_variables", 0)
+    _check(
+        model_variables == len(cfg.env.game_variables),
+        "model.game_variables",
+        model_variables,
+        f"must equal the number of env.game_variables ({len(cfg.env.game_variables)}: "
+        f"{cfg.env.game_variables}); only model=conv_lstm reads them",
+    )
     _validate_logger(cfg.logger)
     if cfg.resume not in (None, "latest"):
         path = Path(cfg.resume).expanduser()
@@ -518,8 +539,39 @@ def _validate_env(env: EnvConfig) -> None:
                 env.episode_timeout,
                 "must be an integer >= 1 or null",
             )
+        unknown = [v for v in env.game_variables if not hasattr(vizdoom.GameVariable, v)]
+        _check(
+            not unknown,
+            "env.game_variables",
+            env.game_variables,
+            "must be vizdoom.GameVariable names such as HEALTH, AMMO2, ARMOR",
+        )
+        _check(
+            len(env.game_variables) <= env.frame_size**2,
+            "env.game_variables",
+            env.game_variables,
+            "at most frame_size^2 variables fit in the observation channel",
+        )
     else:
+        _check(not env.rgb, "env.rgb", env.rgb, "a vizdoom option; must be false here")
+        _check(
+            not env.game_variables,
+            "env.game_variables",
+            env.game_variables,
+            "a vizdoom option; must be empty here",
+        )
+        _check(env.frame_stack >= 1, "env.frame_stack", env.frame_stack, "must be an integer >= 1")
         import gymnasium as gym
+
+        if env.kind == "atari":
+            from a3c_exp.envs.factory import register_atari
+
+            try:
+                register_atari()
+            except ImportError:
+                raise ConfigError(
+                    "env.kind='atari': needs ale-py (pip install -e '.[atari]')"
+                ) from None
 
         env_id = env.id or ""
         if ":" in env_id:  # "package.module:EnvName-v0": the module registers the env

@@ -92,7 +92,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         env_cfg = parse_section(EnvConfig, module.hparams.cfg.get("env", {}), "env")
     except ConfigError as err:
         raise CheckpointError(f"checkpoint {path}: refused: {err}") from None
-    if env_cfg.kind == "gym" and ":" in (env_cfg.id or ""):
+    if env_cfg.kind in ("gym", "atari") and ":" in (env_cfg.id or ""):
         raise CheckpointError(
             f"checkpoint {path}: refused: env.id={env_cfg.id!r} names a module to import; "
             "evaluation imports nothing a checkpoint names"

@@ -19,7 +19,13 @@ from a3c_exp.config import (
     pins_cpus,
 )
 from a3c_exp.envs.factory import EnvSpec
-from a3c_exp.envs.scenarios import shipped_scenarios
+from a3c_exp.envs.scenarios import (
+    FULL_GAME_CONFIGS,
+    MULTIPLAYER_SCENARIOS,
+    UNSERVED_SCENARIOS,
+    shipped_scenarios,
+    shipped_scenarios_dir,
+)
 from a3c_exp.models import build_model
 from a3c_exp.overrides import CONFIG_DIR, group_options, run_name
 from tests.helpers import cli_env
@@ -32,10 +38,16 @@ def test_every_env_option_composes_and_validates(compose_train, env):
     assert cfg.workers >= 1
 
 
-def test_every_shipped_scenario_has_an_env_config():
+def test_every_shipped_scenario_has_an_env_config_or_a_documented_reason_not_to():
     configured = {n.removeprefix("doom_") for n in group_options("env") if n.startswith("doom")}
     configured.add("basic")  # env=doom
     assert set(shipped_scenarios()) <= configured
+    every_config = {p.stem for p in shipped_scenarios_dir().glob("*.cfg")}
+    single_player = every_config - MULTIPLAYER_SCENARIOS - FULL_GAME_CONFIGS
+    assert single_player - configured == set(UNSERVED_SCENARIOS)
+    readme = (CONFIG_DIR.parent.parent / "README.md").read_text()
+    for name in UNSERVED_SCENARIOS:
+        assert f"`{name}`" in readme, f"README does not say why {name} has no preset"
 
 
 def _file_values(path):
@@ -238,7 +250,10 @@ def test_composed_config_has_no_unresolved_interpolations(compose_train):
     ("args", "expected"),
     [
         (["workers=0"], "error: workers=0: must be an integer >= 1"),
-        (["env=nope"], "error: env='nope': unknown env option; allowed: cartpole, doom"),
+        (
+            ["env=nope"],
+            "error: env='nope': unknown env option; allowed: atari, atari_pong, cartpole",
+        ),
         (["--multirun", "env=nope,cartpole"], "error: env='nope': unknown env option; allowed:"),
         (["lossx.gamma=1"], "error: Could not override 'lossx.gamma'."),
         (["workers=abc"], "error: Error merging override workers=abc"),

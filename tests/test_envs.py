@@ -87,3 +87,35 @@ def test_gym_env_by_id_and_spec():
 def test_vizdoom_spec(tmp_path):
     spec = probe_env_spec(DOOM, workdir=str(tmp_path))
     assert spec.obs_shape == (1, 84, 84) and spec.n_actions == 3
+
+
+def test_atari_pong_preset_has_the_papers_preprocessing_and_network(compose_train):
+    from a3c_exp.config import load_config
+    from a3c_exp.models import build_model
+
+    cfg = load_config(compose_train(["env=atari_pong"]))
+    env = make_env(cfg.env)
+    try:
+        assert env.observation_space.shape == (4, 84, 84)
+        assert env.observation_space.dtype == np.uint8
+        assert env.action_space.n == 6
+        net = build_model(cfg.model, env.observation_space.shape, env.action_space.n)
+        assert [c.out_channels for c in net.encoder.convs if hasattr(c, "out_channels")] == [16, 32]
+        assert net.encoder.fc[0].out_features == 256
+        obs, _ = env.reset(seed=0)
+        rewards = []
+        for _ in range(300):  # long enough for the first points of the game
+            obs, reward, *_ = env.step(env.action_space.sample())
+            rewards.append(reward)
+            assert obs.shape == (4, 84, 84)
+        assert set(rewards) <= {-1.0, 0.0, 1.0} and -1.0 in rewards
+    finally:
+        env.close()
+
+
+def test_generic_atari_env_takes_any_ale_id(compose_train):
+    from a3c_exp.config import load_config
+
+    cfg = load_config(compose_train(["env=atari", "env.id=ALE/Breakout-v5"]))
+    spec = probe_env_spec(cfg.env)
+    assert spec.obs_shape == (4, 84, 84) and spec.n_actions == 4

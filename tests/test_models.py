@@ -104,3 +104,24 @@ def test_first_policy_is_near_uniform():
     )
     probs = logits.softmax(-1)
     assert torch.allclose(probs, torch.full_like(probs, 1 / 3), atol=0.02)
+
+
+def test_game_variables_are_read_from_the_last_channel_and_join_the_features():
+    net = ConvLSTMActorCritic(obs_shape=[4, 84, 84], n_actions=3, game_variables=2)
+    assert net.encoder.convs[0].in_channels == 3  # RGB; the 4th channel is not image
+    assert net.lstm.input_size == 256 + 2
+    obs = torch.randint(0, 256, (2, 4, 84, 84), dtype=torch.uint8)
+    obs[:, -1] = 0
+    obs[0, -1, 0, :2] = torch.tensor([100, 50], dtype=torch.uint8)
+    features = net.encoder(obs)
+    assert features.shape == (2, 258)
+    assert features[0, -2:].tolist() == [1.0, 0.5] and features[1, -2:].tolist() == [0.0, 0.0]
+    # the variables' channel does not reach the convs: other pixels of it change nothing
+    changed = obs.clone()
+    changed[:, -1, 5:] = 255
+    assert torch.equal(net.encoder(changed), features)
+
+
+def test_game_variables_need_an_image_channel_besides():
+    with pytest.raises(ValueError, match="no image channel"):
+        ConvLSTMActorCritic(obs_shape=[1, 84, 84], n_actions=3, game_variables=1)

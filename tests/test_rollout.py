@@ -7,7 +7,7 @@ import torch
 
 from a3c_exp.algo.learning import rollout_loss
 from a3c_exp.algo.losses import a3c_loss
-from a3c_exp.algo.rollout import Rollout, RolloutCollector
+from a3c_exp.algo.rollout import EpisodeRecorder, Rollout, RolloutCollector
 from a3c_exp.config import LossConfig
 from a3c_exp.models import ConvLSTMActorCritic, MLPActorCritic
 
@@ -135,3 +135,26 @@ def test_batched_learning_step_equals_step_by_step(n_envs):
     torch.testing.assert_close(batched.total, total, atol=1e-5, rtol=1e-5)
     for got, ref in zip(batched_grads, reference_grads, strict=True):
         torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-4)
+
+
+class _FrameEnv(CountingEnv):
+    render_mode = "rgb_array"
+
+    def render(self):
+        return np.zeros((4, 4, 3), dtype=np.uint8)
+
+
+def test_recorder_records_the_first_episode_then_one_per_interval_of_wall_time(tmp_path):
+    now = [0.0]
+    recorder = EpisodeRecorder(_FrameEnv(0, 3), 60.0, tmp_path, "w0", fps=10, clock=lambda: now[0])
+    recorded = []
+    for _ in range(200):  # 200 episodes of 2 steps, 1 s apart: 2 intervals of 60 s pass
+        recorder.start_episode()
+        recorded.append(recorder.frames is not None)
+        recorder.step()
+        recorder.step()
+        recorder.end_episode()
+        now[0] += 1.0
+    assert [i for i, r in enumerate(recorded) if r] == [0, 60, 120, 180]
+    written = recorder.pop_written()
+    assert len(written) == 4 and all(path.endswith(".gif") for path in written)

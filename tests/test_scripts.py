@@ -125,3 +125,34 @@ def test_tree_memory_counts_child_processes():
     finally:
         child.kill()
         child.wait()
+
+
+def test_bench_scenarios_table_fills_row_by_row(tmp_path):
+    sys.path.insert(0, str(Path(__file__).parent.parent / "scripts"))
+    try:
+        import bench_scenarios
+    finally:
+        sys.path.pop(0)
+    row = {"preset": "doom_take_cover", "minutes": 0, "workers": 2}
+    results = {"take_cover": {**row, "random_mean": 210.0, "random_std": 108.0}}
+    bench_scenarios.write_results(results, tmp_path)
+    table = (tmp_path / "scenarios.md").read_text()
+    assert "| take_cover | – | – | – | – | 210.0 ± 108.0 |" in table and "not trained yet" in table
+    results["defend_the_center"] = {
+        **row,
+        "minutes": 30,
+        "env_steps": 2_500_000,
+        "eval_mean": 12.5,
+        "eval_std": 2.0,
+        "eval_tics": 1500.0,
+        "eval_tics_std": 100.0,
+        "random_mean": 0.6,
+        "random_std": 1.3,
+        "load": "4.1 [3.0–5.0]",
+    }
+    bench_scenarios.write_results(results, tmp_path)
+    lines = (tmp_path / "scenarios.md").read_text().splitlines()
+    rows = [line for line in lines if line.startswith("| ") and "---" not in line][1:]
+    # rows follow the script's scenario order, whatever order they were measured in
+    assert [r.split(" | ")[0] for r in rows] == ["| defend_the_center", "| take_cover"]
+    assert "| 30 min, 2 workers | 2,500,000 | 12.5 ± 2.0 | 1,500 ± 100 | 0.60 ± 1.30 |" in rows[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,21 +61,41 @@ class EpisodeTracker:
 
 
 class EpisodeRecorder:
-    """Keeps the rendered frames of every ``every``-th episode and writes each as a GIF."""
+    """Records an episode every ``every_seconds`` of wall time and writes each as a GIF.
 
-    def __init__(self, env: gym.Env, every: int, out_dir: Path, prefix: str, fps: float):
+    The first episode is recorded (the untrained policy), then the first one to start after
+    each interval. A schedule in time rather than in episodes gives a run a number of videos
+    that follows its length, whatever the episodes' length: every 25th episode wrote 284 GIFs
+    in a 4.5-minute run of basic (short episodes), every 120 s writes 3.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        every_seconds: float,
+        out_dir: Path,
+        prefix: str,
+        fps: float,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.env = env
-        self.every = every
+        self.every_seconds = float(every_seconds)
         self.out_dir = Path(out_dir)
         self.prefix = prefix
         self.fps = fps
+        self.clock = clock
         self.episode = 0
+        self._next_due = clock()
         self.frames: list[np.ndarray] | None = None
         self.written: list[str] = []
 
     def start_episode(self) -> None:
-        """Begin recording if this episode is due."""
-        self.frames = [self._frame()] if self.episode % self.every == 0 else None
+        """Begin recording if one is due."""
+        self.frames = None
+        now = self.clock()
+        if now >= self._next_due:
+            self._next_due = now + self.every_seconds
+            self.frames = [self._frame()]
 
     def step(self) -> None:
         """Add the frame after a step to the recording in progress."""

@@ -11,7 +11,14 @@ import numpy as np
 if TYPE_CHECKING:
     from a3c_exp.config import EnvConfig
 
-ENV_KINDS = ("vizdoom", "gym")
+ENV_KINDS = ("vizdoom", "gym", "atari")
+
+
+def register_atari() -> None:
+    """Register ale-py's ``ALE/...`` ids with gymnasium (raises ImportError without ale-py)."""
+    import ale_py
+
+    gym.register_envs(ale_py)
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,8 @@ def make_env(
             screen_resolution=env_cfg.screen_resolution,
             reward_scale=env_cfg.reward_scale,
             episode_timeout=env_cfg.episode_timeout,
+            rgb=env_cfg.rgb,
+            game_variables=env_cfg.game_variables,
             render_mode=render_mode,
             workdir=workdir,
             instance_name=f"worker{rank}",
@@ -60,7 +69,34 @@ def make_env(
         ):
             env = gym.wrappers.DtypeObservation(env, np.float32)
         return env
+    if kind == "atari":
+        return make_atari(env_cfg, render_mode)
     raise ValueError(f"env.kind={kind!r}: allowed: {', '.join(ENV_KINDS)}")
+
+
+def make_atari(env_cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
+    """An ALE game with the A3C paper's preprocessing (Mnih et al. 2016, as in DQN).
+
+    gymnasium's ``AtariPreprocessing``: up to 30 no-ops at reset, each action held for
+    ``frame_skip`` frames with the last two max-pooled, grayscale ``frame_size`` square frames;
+    then the last ``frame_stack`` frames stacked as channels ``(n, H, W)`` uint8, and rewards
+    clipped to their sign when ``clip_rewards`` (the episode's reported score is then the
+    clipped sum: equal to the game's score in Pong, where every reward is +-1).
+    """
+    register_atari()
+    # the emulator skips no frames itself: AtariPreprocessing does (with max-pooling)
+    kwargs = {"frameskip": 1, **env_cfg.kwargs}
+    env = gym.make(env_cfg.id, render_mode=render_mode, **kwargs)
+    env = gym.wrappers.AtariPreprocessing(
+        env, frame_skip=env_cfg.frame_skip, screen_size=env_cfg.frame_size
+    )
+    env = gym.wrappers.FrameStackObservation(env, stack_size=env_cfg.frame_stack)
+    if env_cfg.clip_rewards or env_cfg.reward_scale != 1.0:
+        clip, scale = env_cfg.clip_rewards, float(env_cfg.reward_scale)
+        env = gym.wrappers.TransformReward(
+            env, lambda r: (float(np.sign(r)) if clip else float(r)) * scale
+        )
+    return env
 
 
 def probe_env_spec(env_cfg: EnvConfig, workdir: str | None = None) -> EnvSpec:

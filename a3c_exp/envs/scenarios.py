@@ -13,6 +13,20 @@ FULL_GAME_CONFIGS = frozenset({"doom", "doom2", "freedoom1", "freedoom2", "oblig
 """Shipped configs for whole games rather than training scenarios (usable as env.scenario)."""
 
 
+UNSERVED_SCENARIOS = {
+    "deathmatch": "its *_DELTA buttons are axes (turn by n degrees), and a one-hot action over "
+    "20 buttons with weapon selection is not the task",
+    "basic_audio": "the task is in the sound (the audio buffer), which the network does not hear",
+    "basic_notifications": "the task is in the engine's text notifications, which the network "
+    "does not read",
+    "simpler_basic": "basic with plainer textures: env=doom serves the task",
+    "learning": "basic's map at the engine's default skill (the config of ViZDoom's learning "
+    "example): env=doom serves the task",
+}
+"""Shipped single-player configs without an env preset, and why: by name they are refused (a
+path to their .cfg still loads, for whoever adds what they need)."""
+
+
 class ScenarioError(ValueError):
     """A scenario name or file that cannot be used."""
 
@@ -25,9 +39,11 @@ def shipped_scenarios_dir() -> Path:
 
 
 def shipped_scenarios() -> list[str]:
-    """Names of every single-player training scenario shipped with vizdoom (``basic``, ...)."""
+    """Names of the single-player training scenarios shipped with vizdoom that can be trained
+    here (``basic``, ...): not the multiplayer, full-game or unserved ones."""
     names = sorted(p.stem for p in shipped_scenarios_dir().glob("*.cfg"))
-    return [n for n in names if n not in MULTIPLAYER_SCENARIOS | FULL_GAME_CONFIGS]
+    excluded = MULTIPLAYER_SCENARIOS | FULL_GAME_CONFIGS | set(UNSERVED_SCENARIOS)
+    return [n for n in names if n not in excluded]
 
 
 def resolve_scenario(scenario: str) -> Path:
@@ -42,6 +58,10 @@ def resolve_scenario(scenario: str) -> Path:
             raise ScenarioError(f"env.scenario={scenario!r}: file {cfg_path} does not exist")
     else:
         cfg_path = shipped_scenarios_dir() / f"{scenario}.cfg"
+        if scenario in UNSERVED_SCENARIOS:
+            raise ScenarioError(
+                f"env.scenario={scenario!r}: not served: {UNSERVED_SCENARIOS[scenario]}"
+            )
         if not cfg_path.is_file() or scenario in MULTIPLAYER_SCENARIOS:
             allowed = ", ".join(shipped_scenarios())
             raise ScenarioError(

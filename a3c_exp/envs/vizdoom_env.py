@@ -1,9 +1,13 @@
 """ViZDoom as a headless ``gymnasium.Env`` with the tutorial's preprocessing.
 
 Frames are cropped (top, bottom, left, right), resized to ``frame_size`` x ``frame_size`` and
-kept as uint8 grayscale in channel-first layout ``(1, H, W)``; the network scales them to [0, 1].
-Each discrete action presses one of the scenario's buttons and is repeated for ``frame_skip``
-tics; the reward is the game's reward over those tics times ``reward_scale``.
+kept as uint8 in channel-first layout: ``(1, H, W)`` grayscale, or ``(3, H, W)`` with ``rgb``.
+With ``game_variables`` (``HEALTH``, ``AMMO2``, ...) one more channel follows whose first pixels
+hold the variables' values (clipped to 0..255), so the observation stays one uint8 array that
+rollouts, checkpoints and evaluation handle unchanged; ``model.game_variables`` tells the network
+to read them from there. Each discrete action presses one of the scenario's buttons and is
+repeated for ``frame_skip`` tics; the reward is the game's reward over those tics times
+``reward_scale``.
 """
 
 from __future__ import annotations
@@ -62,6 +66,8 @@ class VizDoomEnv(gym.Env[np.ndarray, np.int64]):
         screen_resolution: str = "RES_160X120",
         reward_scale: float = 0.01,
         episode_timeout: int | None = None,
+        rgb: bool = False,
+        game_variables: Sequence[str] = (),
         render_mode: str | None = None,
         workdir: str | os.PathLike | None = None,
         instance_name: str = "env",
@@ -75,6 +81,8 @@ class VizDoomEnv(gym.Env[np.ndarray, np.int64]):
         self.frame_size = int(frame_size)
         self.crop = tuple(int(c) for c in crop)
         self.reward_scale = float(reward_scale)
+        self.rgb = bool(rgb)
+        self.game_variables = [str(v) for v in game_variables]
         self._config_path = resolve_scenario(scenario)
         self._workdir = prepare_workdir(Path(workdir) if workdir else default_workdir())
 
@@ -84,8 +92,13 @@ class VizDoomEnv(gym.Env[np.ndarray, np.int64]):
         game.set_mode(vzd.Mode.PLAYER)
         game.set_sound_enabled(False)
         game.set_screen_resolution(getattr(vzd.ScreenResolution, screen_resolution))
-        # RGB only when frames are rendered for humans; grayscale from the engine is cheaper.
-        game.set_screen_format(vzd.ScreenFormat.RGB24 if render_mode else vzd.ScreenFormat.GRAY8)
+        # RGB only when the network or a human sees colour; grayscale from the engine is cheaper.
+        colour = self.rgb or render_mode is not None
+        game.set_screen_format(vzd.ScreenFormat.RGB24 if colour else vzd.ScreenFormat.GRAY8)
+        if self.game_variables:
+            game.set_available_game_variables(
+                [getattr(vzd.GameVariable, name) for name in self.game_variables]
+            )
         game.set_doom_config_path(str(self._workdir / f"{instance_name}-{os.getpid()}.ini"))
         if episode_timeout is not None:
             game.set_episode_timeout(int(episode_timeout))
@@ -96,8 +109,9 @@ class VizDoomEnv(gym.Env[np.ndarray, np.int64]):
         self._actions = np.eye(n_buttons, dtype=np.float64).tolist()
         self.button_names = [b.name for b in game.get_available_buttons()]
         self.action_space = gym.spaces.Discrete(n_buttons)
+        channels = (3 if self.rgb else 1) + (1 if self.game_variables else 0)
         self.observation_space = gym.spaces.Box(
-            0, 255, shape=(1, self.frame_size, self.frame_size), dtype=np.uint8
+            0, 255, shape=(channels, self.frame_size, self.frame_size), dtype=np.uint8
         )
         self._last_rgb: np.ndarray | None = None
         self._last_obs = np.zeros(self.observation_space.shape, dtype=np.uint8)
@@ -120,12 +134,19 @@ class VizDoomEnv(gym.Env[np.ndarray, np.int64]):
         frame = state.screen_buffer
         if self.render_mode == "rgb_array":
             self._last_rgb = frame  # RGB24 is already (H, W, 3)
-            frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+            if not self.rgb:
+                frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
         top, bottom, left, right = self.crop
         height, width = frame.shape[:2]
         frame = frame[top : height - bottom, left : width - right]
         frame = cv2.resize(frame, (self.frame_size, self.frame_size), interpolation=cv2.INTER_AREA)
-        self._last_obs = frame[None]
+        frame = np.ascontiguousarray(frame.transpose(2, 0, 1)) if self.rgb else frame[None]
+        if self.game_variables:
+            variables = np.zeros((1, self.frame_size, self.frame_size), dtype=np.uint8)
+            values = np.clip(np.asarray(state.game_variables, dtype=np.float64), 0, 255)
+            variables.reshape(-1)[: len(values)] = np.rint(values).astype(np.uint8)
+            frame = np.concatenate([frame, variables])
+        self._last_obs = frame
         return self._last_obs
 
     def reset(

@@ -168,6 +168,10 @@ class ConvEncoder(nn.Module):
     initialised net: on a probe task (which half of the frame holds an 8x8 dark square) the
     tutorial's net stayed at chance after 1500 Adam steps, and reached 100 % within 300 with
     ``standardize``.
+
+    ``game_variables`` > 0: the last channel is not image but the env's game variables (its
+    first ``game_variables`` pixels, see ``VizDoomEnv``); they are divided by 100 and appended
+    to the fc features, so the output has ``fc_size + game_variables`` features.
     """
 
     def __init__(
@@ -178,6 +182,7 @@ class ConvEncoder(nn.Module):
         strides: Sequence[int],
         fc_size: int,
         obs_normalization: str = "standardize",
+        game_variables: int = 0,
     ):
         super().__init__()
         if obs_normalization not in OBS_NORMALIZATIONS:
@@ -186,29 +191,47 @@ class ConvEncoder(nn.Module):
                 f"allowed: {', '.join(OBS_NORMALIZATIONS)}"
             )
         self.obs_normalization = obs_normalization
+        self.game_variables = int(game_variables)
+        image_shape = [obs_shape[0] - (1 if self.game_variables else 0), *obs_shape[1:]]
+        if image_shape[0] < 1:
+            raise ValueError(
+                f"model.game_variables={game_variables}: the observation {tuple(obs_shape)} "
+                "has no image channel besides the game variables' channel"
+            )
+        self.output_size = fc_size + self.game_variables
         layers: list[nn.Module] = []
-        in_channels = obs_shape[0]
+        in_channels = image_shape[0]
         for out_channels, kernel, stride in zip(channels, kernel_sizes, strides, strict=True):
             layers += [nn.Conv2d(in_channels, out_channels, kernel, stride), nn.ReLU()]
             in_channels = out_channels
         layers.append(nn.Flatten())
         self.convs = nn.Sequential(*layers)
         self.fc = nn.Sequential(
-            nn.Linear(_conv_output_size(obs_shape, self.convs), fc_size), nn.ReLU()
+            nn.Linear(_conv_output_size(image_shape, self.convs), fc_size), nn.ReLU()
         )
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        """``(B, C, H, W)`` uint8 or float frames -> ``(B, fc_size)`` features."""
+        """``(B, C, H, W)`` uint8 or float frames -> ``(B, output_size)`` features."""
         frames = obs.float()
+        if self.game_variables:
+            variables = frames[:, -1].flatten(1)[:, : self.game_variables] * 0.01
+            frames = frames[:, :-1]
         if self.obs_normalization == "standardize":
             frames = F.layer_norm(frames, frames.shape[1:], eps=1.0)
         else:
             frames = frames * (1.0 / 255.0)
-        return self.fc(self.convs(frames))
+        features = self.fc(self.convs(frames))
+        if self.game_variables:
+            features = torch.cat([features, variables], dim=1)
+        return features
 
 
 class ConvLSTMActorCritic(ActorCritic):
-    """The tutorial's network: conv(16, 8x8, /4) -> conv(32, 4x4, /2) -> fc 256 -> LSTM 256."""
+    """The tutorial's network: conv(16, 8x8, /4) -> conv(32, 4x4, /2) -> fc 256 -> LSTM 256.
+
+    It is also the A3C paper's Atari network (Mnih et al. 2016: the same convs and fc 256; with
+    the LSTM for "A3C LSTM", ``lstm_size: 0`` for "A3C FF").
+    """
 
     def __init__(
         self,
@@ -220,6 +243,7 @@ class ConvLSTMActorCritic(ActorCritic):
         fc_size: int = 256,
         lstm_size: int = 256,
         obs_normalization: str = "standardize",
+        game_variables: int = 0,
     ):
         if len(obs_shape) != 3:
             raise ValueError(
@@ -227,9 +251,9 @@ class ConvLSTMActorCritic(ActorCritic):
                 "use model=mlp for vector observations"
             )
         encoder = ConvEncoder(
-            obs_shape, channels, kernel_sizes, strides, fc_size, obs_normalization
+            obs_shape, channels, kernel_sizes, strides, fc_size, obs_normalization, game_variables
         )
-        super().__init__(encoder, fc_size, n_actions, lstm_size)
+        super().__init__(encoder, encoder.output_size, n_actions, lstm_size)
 
 
 class MLPActorCritic(ActorCritic):

@@ -57,7 +57,7 @@ class WorkerSpec:
     n_actions: int
     workdir: str
     parent_pid: int  # the main process (with forkserver, not the direct parent)
-    video_every: int = 0  # worker 0 records every n-th of its episodes as a GIF (0 = never)
+    video_every: float = 0.0  # worker 0 records an episode every this many seconds (0 = never)
     video_dir: str = ""
     cpu: int | None = None  # pin the worker (and the engines it starts) to this CPU
 
