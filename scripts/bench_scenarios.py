@@ -216,8 +216,8 @@ def render_table(results: dict[str, dict]) -> str:
     """The markdown table of every measured scenario, in SCENARIOS order."""
     lines = [
         "| scenario | budget | env steps | eval (100 ep.) | eval length (tics) | random (100 ep.) "
-        "| published | load avg (1 min) | curve |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| training: last 100 at the end | published | load avg (1 min) | curve |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in SCENARIOS:
         row = results.get(name)
@@ -226,10 +226,12 @@ def render_table(results: dict[str, dict]) -> str:
         budget = f"{row['minutes']:g} min, {row['workers']} workers" if row["minutes"] else "–"
         steps = f"{row['env_steps']:,}" if row.get("env_steps") else "–"
         curve = f"[png]({name}_curve.png)" if row.get("env_steps") else "not trained yet"
+        final = f"{row['final_train_mean']:,.1f}" if row.get("final_train_mean") else "–"
         lines.append(
             f"| {name} | {budget} | {steps} | {_fmt(row.get('eval_mean'), row.get('eval_std'))} "
             f"| {_fmt(row.get('eval_tics'), row.get('eval_tics_std'), 0)} "
-            f"| {_fmt(row['random_mean'], row['random_std'])} | {SCENARIOS[name].published} "
+            f"| {_fmt(row['random_mean'], row['random_std'])} | {final} "
+            f"| {SCENARIOS[name].published} "
             f"| {row.get('load', '–')} | {curve} |"
         )
     return "\n".join(lines)
