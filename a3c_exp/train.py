@@ -61,9 +61,18 @@ def prepare(cfg: TrainConfig, hydra_cfg: HydraConf) -> TrainConfig:
 
 def train(composed: DictConfig) -> RunResult:
     """Run one training job and return how it ended (exit code, summary, checkpoint)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from a3c_exp.config import available_cpus, check_writable, load_config
+
+    # validate before the heavy imports below: bad input is refused in well under a second
+    hydra_cfg = HydraConfig.get()
+    cfg = prepare(load_config(composed), hydra_cfg)
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    check_writable(run_dir)
+
     import numpy as np
     import torch
-    from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     from a3c_exp.algo.module import A3CModule
@@ -73,17 +82,13 @@ def train(composed: DictConfig) -> RunResult:
         load_checkpoint,
         restore_checkpoint,
     )
-    from a3c_exp.config import as_plain_data, available_cpus, check_writable, load_config
+    from a3c_exp.config import as_plain_data
     from a3c_exp.envs import probe_env_spec
     from a3c_exp.overrides import run_name
     from a3c_exp.reporting import RunStats, build_sinks
     from a3c_exp.reporting.plots import plot_learning_curves
     from a3c_exp.runtime.run import Run
 
-    hydra_cfg = HydraConfig.get()
-    cfg = prepare(load_config(composed), hydra_cfg)
-    run_dir = Path(hydra_cfg.runtime.output_dir)
-    check_writable(run_dir)
     if cfg.workers > 4 * available_cpus():
         log.warning("workers=%d on %d CPUs: heavy oversubscription", cfg.workers, available_cpus())
     try:
@@ -196,7 +201,7 @@ def _hydra_entry(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from a3c_exp.runtime.run import EXIT_INTERRUPTED, EXIT_OK
+    from a3c_exp.runtime.exit_codes import EXIT_INTERRUPTED, EXIT_OK
     from a3c_exp.sweep import write_job_record
 
     hydra_cfg = HydraConfig.get()

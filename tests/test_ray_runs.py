@@ -100,12 +100,13 @@ def test_a_checkpoint_resumes_on_the_other_backend(tmp_path, ray_env):
     local_dir, ray_dir, back_dir = tmp_path / "local", tmp_path / "ray", tmp_path / "back"
     run_train(local_dir, *BASE, "total_steps=3000", timeout=180)
     first = load_checkpoint(local_dir / "checkpoints" / "last.ckpt")
+    # a loaded machine overshoots a budget this small, so each leg goes 3,000 steps past the last
+    more = f"total_steps={first['a3c']['global_step'] + 3000}"
     resume = f"resume={local_dir / 'checkpoints' / 'last.ckpt'}"
-    run_train(ray_dir, *BASE, "runtime=ray", "total_steps=6000", resume, timeout=240)
+    run_train(ray_dir, *BASE, "runtime=ray", more, resume, timeout=240)
     second = load_checkpoint(ray_dir / "checkpoints" / "last.ckpt")
-    run_train(
-        back_dir, *BASE, "total_steps=9000", f"resume={ray_dir / 'checkpoints' / 'last.ckpt'}"
-    )
+    more = f"total_steps={second['a3c']['global_step'] + 3000}"
+    run_train(back_dir, *BASE, more, f"resume={ray_dir / 'checkpoints' / 'last.ckpt'}")
     third = load_checkpoint(back_dir / "checkpoints" / "last.ckpt")
     for before, after in ((first, second), (second, third)):
         assert after["a3c"]["global_step"] > before["a3c"]["global_step"]
