@@ -141,12 +141,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def _hydra_entry(cfg: DictConfig) -> None:
     from a3c_exp.checkpoint import CheckpointError
+    from a3c_exp.runtime.exit_codes import EXIT_BAD_INPUT
 
     try:
         evaluate(cfg)
     except (CheckpointError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 def main() -> None:

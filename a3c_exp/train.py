@@ -201,7 +201,7 @@ def _hydra_entry(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from a3c_exp.runtime.exit_codes import EXIT_INTERRUPTED, EXIT_OK
+    from a3c_exp.runtime.exit_codes import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK
     from a3c_exp.sweep import write_job_record
 
     hydra_cfg = HydraConfig.get()
@@ -229,7 +229,7 @@ def _hydra_entry(cfg: DictConfig) -> float:
             record["error"] = f"stopped: {result.stop_reason}"
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
-        record["error"], exit_code = str(err), 2
+        record["error"], exit_code = str(err), EXIT_BAD_INPUT
     except Exception as err:
         record["error"] = f"{type(err).__name__}: {str(err).strip().splitlines()[0]}"
         raise
@@ -249,6 +249,7 @@ def _hydra_entry(cfg: DictConfig) -> float:
 def main() -> None:
     """Console entry point: register the schemas, hand over to Hydra, report its errors."""
     from a3c_exp.overrides import composition_error_line
+    from a3c_exp.runtime.exit_codes import EXIT_BAD_INPUT
 
     register_configs()
     # Hydra then raises its composition errors (unknown option, bad override) to us instead of
@@ -261,7 +262,7 @@ def main() -> None:
         if line is None:
             raise
         print(f"error: {line}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 if __name__ == "__main__":
