@@ -48,7 +48,7 @@ class EnvConfig:
     kwargs: dict[str, Any] = field(default_factory=dict)  # gym: extra gymnasium.make arguments
     frame_skip: int = 1  # each action is repeated for this many tics/frames
     reward_scale: float = 1.0  # rewards are multiplied by this before learning and reporting
-    frame_size: int = 84  # vizdoom: frames are resized to frame_size x frame_size
+    frame_size: int = 84  # vizdoom, atari: frames are resized to frame_size x frame_size
     crop: list[int] = field(default_factory=lambda: [10, 10, 30, 30])  # vizdoom: top,bottom,l,r
     screen_resolution: str = "RES_160X120"  # vizdoom: engine render resolution
     episode_timeout: int | None = None  # vizdoom: tics per episode; null keeps the scenario's own

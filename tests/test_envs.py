@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from gymnasium.utils.env_checker import check_env
 
 from a3c_exp.config import EnvConfig
@@ -89,28 +90,43 @@ def test_vizdoom_spec(tmp_path):
     assert spec.obs_shape == (1, 84, 84) and spec.n_actions == 3
 
 
-def test_atari_pong_preset_has_the_papers_preprocessing_and_network(compose_train):
+def test_atari_pong_preset_has_its_measured_frame_size_and_network(compose_train):
+    """Pong: the paper's preprocessing at 42x42 and three 3x3 convs (conf/env/atari_pong.yaml)."""
     from a3c_exp.config import load_config
     from a3c_exp.models import build_model
 
     cfg = load_config(compose_train(["env=atari_pong"]))
     env = make_env(cfg.env)
     try:
-        assert env.observation_space.shape == (4, 84, 84)
+        assert env.observation_space.shape == (4, 42, 42)
         assert env.observation_space.dtype == np.uint8
         assert env.action_space.n == 6
         net = build_model(cfg.model, env.observation_space.shape, env.action_space.n)
-        assert [c.out_channels for c in net.encoder.convs if hasattr(c, "out_channels")] == [16, 32]
-        assert net.encoder.fc[0].out_features == 256
+        convs = [c for c in net.encoder.convs if isinstance(c, torch.nn.Conv2d)]
+        shapes = [(c.out_channels, c.kernel_size, c.stride) for c in convs]
+        assert shapes == [(32, (3, 3), (2, 2))] * 3
+        assert net.encoder.fc[0].in_features == 32 * 4 * 4  # 42 -> 20 -> 9 -> 4
         obs, _ = env.reset(seed=0)
         rewards = []
         for _ in range(300):  # long enough for the first points of the game
             obs, reward, *_ = env.step(env.action_space.sample())
             rewards.append(reward)
-            assert obs.shape == (4, 84, 84)
+            assert obs.shape == (4, 42, 42)
         assert set(rewards) <= {-1.0, 0.0, 1.0} and -1.0 in rewards
     finally:
         env.close()
+
+
+def test_generic_atari_preset_has_the_papers_preprocessing_and_network(compose_train):
+    from a3c_exp.config import load_config
+    from a3c_exp.models import build_model
+
+    cfg = load_config(compose_train(["env=atari"]))
+    spec = probe_env_spec(cfg.env)
+    assert spec.obs_shape == (4, 84, 84)
+    net = build_model(cfg.model, spec.obs_shape, spec.n_actions)
+    assert [c.out_channels for c in net.encoder.convs if hasattr(c, "out_channels")] == [16, 32]
+    assert net.encoder.fc[0].out_features == 256
 
 
 def test_generic_atari_env_takes_any_ale_id(compose_train):
