@@ -417,6 +417,19 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _validate_loss(cfg.loss)
     _validate_optim(cfg.optim)
     _validate_env(cfg.env)
+    _validate_model(cfg.model)
+    if isinstance(cfg.model, ConvLSTMConfig) and cfg.env.kind in ("atari", "vizdoom"):
+        from a3c_exp.models.actor_critic import smallest_frame
+
+        smallest = smallest_frame(cfg.model.kernel_sizes, cfg.model.strides)
+        _check(
+            cfg.env.frame_size >= smallest,
+            "env.frame_size",
+            cfg.env.frame_size,
+            f"must be >= {smallest}: the conv stack (model.kernel_sizes="
+            f"{cfg.model.kernel_sizes}, model.strides={cfg.model.strides}) needs frames of at "
+            f"least {smallest}x{smallest}",
+        )
     model_variables = getattr(cfg.model, "game_variables", 0)
     _check(
         model_variables == len(cfg.env.game_variables),
@@ -435,6 +448,21 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             "must be an existing checkpoint file, or 'latest' (the run directory's last.ckpt)",
         )
     return cfg
+
+
+def _validate_model(model: ModelConfig) -> None:
+    if not isinstance(model, ConvLSTMConfig):
+        return
+    _check(len(model.channels) >= 1, "model.channels", model.channels, "must list at least 1 conv")
+    for key in ("channels", "kernel_sizes", "strides"):
+        values = getattr(model, key)
+        _check(
+            len(values) == len(model.channels) and all(_is_int(v) and v >= 1 for v in values),
+            f"model.{key}",
+            values,
+            f"must be {len(model.channels)} integers >= 1, one per conv (model.channels has "
+            f"{len(model.channels)})",
+        )
 
 
 def _allowed_cpus() -> set[int]:
@@ -572,6 +600,7 @@ def _validate_env(env: EnvConfig) -> None:
                 raise ConfigError(
                     "env.kind='atari': needs ale-py (pip install -e '.[atari]')"
                 ) from None
+            _check(env.frame_size >= 1, "env.frame_size", env.frame_size, "must be an integer >= 1")
 
         env_id = env.id or ""
         if ":" in env_id:  # "package.module:EnvName-v0": the module registers the env

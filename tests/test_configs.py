@@ -261,6 +261,13 @@ def test_composed_config_has_no_unresolved_interpolations(compose_train):
         (["lock_optimizer_step=false"], "error: lock_optimizer_step=False: false needs"),
         (["loss.gamma=1.5"], "error: loss.gamma=1.5: must be in (0, 1]"),
         (["env.scenario=nope"], "error: env.scenario='nope': unknown scenario"),
+        (["model.strides=[2]"], "error: model.strides=[2]: must be 2 integers >= 1, one per conv"),
+        (["env=atari", "env.frame_size=0"], "error: env.frame_size=0: must be an integer >= 1"),
+        (
+            ["env=atari_pong", "env.frame_size=6"],
+            "error: env.frame_size=6: must be >= 15: the conv stack (model.kernel_sizes=[3, 3, 3], "
+            "model.strides=[2, 2, 2]) needs frames of at least 15x15",
+        ),
     ],
 )
 def test_cli_rejects_bad_values_in_one_line_before_any_worker(tmp_path, args, expected):

@@ -150,6 +150,14 @@ def episode_fragments(dones: torch.Tensor) -> EpisodeFragments:
     return EpisodeFragments(len(fragments), gather, scatter, torch.tensor(carried))
 
 
+def smallest_frame(kernel_sizes: Sequence[int], strides: Sequence[int]) -> int:
+    """The smallest frame side the conv stack (no padding) still leaves one output pixel for."""
+    side = 1
+    for kernel, stride in zip(reversed(kernel_sizes), reversed(strides), strict=True):
+        side = (side - 1) * stride + kernel
+    return side
+
+
 def _conv_output_size(obs_shape: Sequence[int], convs: nn.Sequential) -> int:
     with torch.no_grad():
         return int(math.prod(convs(torch.zeros(1, *obs_shape)).shape[1:]))
@@ -197,6 +205,13 @@ class ConvEncoder(nn.Module):
             raise ValueError(
                 f"model.game_variables={game_variables}: the observation {tuple(obs_shape)} "
                 "has no image channel besides the game variables' channel"
+            )
+        smallest = smallest_frame(kernel_sizes, strides)
+        if min(image_shape[1:]) < smallest:
+            raise ValueError(
+                f"frames of {image_shape[1]}x{image_shape[2]} are too small for the conv stack "
+                f"(model.kernel_sizes={list(kernel_sizes)}, model.strides={list(strides)}): "
+                f"allowed: frames of at least {smallest}x{smallest} (env.frame_size)"
             )
         self.output_size = fc_size + self.game_variables
         layers: list[nn.Module] = []
