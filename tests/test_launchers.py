@@ -214,3 +214,25 @@ def test_slurm_sweep_gives_each_job_its_workers_as_cpus(tmp_path):
     for job_id, workers in workers_of_job.items():
         assert rows[job_id]["State"] == "COMPLETED"
         assert int(rows[job_id]["NCPUS"]) == workers
+
+
+class _JobIgnoringItsFirstSigterm:
+    """A running local job whose first SIGTERM is lost (it came before the job's handler)."""
+
+    def __init__(self) -> None:
+        self.signals: list[int] = []
+        self._process = self
+
+    def send_signal(self, signum: int) -> None:
+        self.signals.append(signum)
+
+    def done(self) -> bool:
+        return len(self.signals) >= 2
+
+
+def test_stopping_local_jobs_sends_sigterm_again_to_a_job_still_running():
+    from hydra_plugins.a3c_exp_launchers.launchers import _stop_local_jobs
+
+    job = _JobIgnoringItsFirstSigterm()
+    _stop_local_jobs([job], poll_s=0.01, resend_s=0.05)
+    assert job.signals == [signal.SIGTERM, signal.SIGTERM]

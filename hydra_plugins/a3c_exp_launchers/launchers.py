@@ -221,10 +221,13 @@ def _interrupt_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _stop_local_jobs(jobs: list[Any], poll_s: float) -> None:
+def _stop_local_jobs(jobs: list[Any], poll_s: float, resend_s: float = 20.0) -> None:
     """SIGTERM to each controller (it forwards it to its job); wait until all have exited.
 
-    Another Ctrl-C while waiting sends another SIGTERM: the jobs then stop at once.
+    Another Ctrl-C while waiting sends another SIGTERM: the jobs then stop at once. So does a
+    job still running ``resend_s`` after its SIGTERM: one that was still starting when the
+    SIGTERM came had no handler of ours yet, and submitit's own ignores SIGTERM (seen once in
+    CI: the job trained on for 11 minutes).
     """
 
     def terminate() -> None:
@@ -235,8 +238,14 @@ def _stop_local_jobs(jobs: list[Any], poll_s: float) -> None:
                 job._process.send_signal(signal.SIGTERM)
 
     terminate()
+    sent = time.monotonic()
     while not all(job.done() for job in jobs):
         try:
             time.sleep(poll_s)
         except KeyboardInterrupt:
             terminate()
+            sent = time.monotonic()
+        if time.monotonic() - sent >= resend_s:
+            log.warning(f"jobs still running {resend_s:g} s after SIGTERM: sending another")
+            terminate()
+            sent = time.monotonic()
