@@ -32,8 +32,11 @@ def _ray_tmpdir(monkeypatch):
 
 
 def _ray_processes() -> list[psutil.Process]:
+    """Ray's live processes; a zombie has exited already (only its parent's reaping is left)."""
     found = []
-    for proc in psutil.process_iter(["name", "cmdline"]):
+    for proc in psutil.process_iter(["name", "cmdline", "status"]):
+        if proc.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
         text = " ".join([proc.info["name"] or "", *(proc.info["cmdline"] or [])])
         if any(marker in text for marker in RAY_PROCESSES):
             found.append(proc)
