@@ -181,7 +181,10 @@ class TrainConfig:
     total_steps: int = 1_000_000  # stop after this many environment (agent) steps, all workers
     max_time: float | None = None  # stop after this many seconds of training; null = no limit
     target_reward: float | None = None  # stop once the last-100 mean reaches it; null = never
-    seed: int = 0  # base seed; worker i uses seed + i
+    # the run's seed (>= 0): every random stream of the run (each worker's envs and sampling,
+    # after each restart or resume) is derived from it with numpy.random.SeedSequence, so runs
+    # with different seeds share no stream
+    seed: int = 0
     checkpoint_every: int = 100_000  # env steps between periodic checkpoints (0 = final only)
     keep_checkpoints: int = 3  # periodic checkpoints kept besides last.ckpt
     # checkpoint to continue from, or "latest" (<run dir>/checkpoints/last.ckpt); after
@@ -207,6 +210,9 @@ class TrainConfig:
     max_restarts: int = 3  # restarts allowed per worker (crash, kill, heartbeat) before failing
     heartbeat_timeout: float = 120.0  # seconds without a message before a worker counts as hung
     max_skipped_updates: int = 100  # consecutive NaN/inf updates of one worker that stop the run
+    # env steps between two reports of the running objective to a sweep's trial (pruning
+    # compares trials at equal steps); set by the a3c_optuna sweeper. null = no reports
+    trial_report_every: int | None = None
 
 
 def thawed_schema(cls: type) -> DictConfig:
@@ -374,6 +380,14 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     for key in ("workers", "rollout_len", "envs_per_worker", "total_steps", "max_skipped_updates"):
         value = getattr(cfg, key)
         _check(_is_int(value) and value >= 1, key, value, "must be an integer >= 1")
+    _check(_is_int(cfg.seed) and cfg.seed >= 0, "seed", cfg.seed, "must be an integer >= 0")
+    if cfg.trial_report_every is not None:
+        _check(
+            _is_int(cfg.trial_report_every) and cfg.trial_report_every >= 1,
+            "trial_report_every",
+            cfg.trial_report_every,
+            "must be an integer >= 1 (env steps) or null",
+        )
     _check(cfg.video_every >= 0, "video_every", cfg.video_every, "must be >= 0 seconds")
     for key in ("checkpoint_every", "keep_checkpoints", "max_restarts"):
         value = getattr(cfg, key)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from a3c_exp.models import ActorCritic
+from a3c_exp.seeding import ENVS, SAMPLER, derive_seed
 from a3c_exp.typing import RecurrentState
 
 
@@ -155,7 +156,7 @@ class RolloutCollector:
         self._state = net.initial_state(len(self.envs))
         self._episodes = [EpisodeTracker() for _ in self.envs]  # one per env
         self._obs_buffer = torch.empty((rollout_len, *self._obs.shape), dtype=self._obs.dtype)
-        self._generator = torch.Generator().manual_seed(seed)
+        self._generator = torch.Generator().manual_seed(derive_seed(seed, SAMPLER))
         self.env_seconds = 0.0  # time spent inside env.step/reset (the rest of collect is acting)
         if recorder is not None:
             recorder.start_episode()
@@ -225,5 +226,5 @@ class RolloutCollector:
 
 
 def env_seed(worker_seed: int, index: int) -> int:
-    """Seed of the ``index``-th env of a worker (distinct for every env of every worker)."""
-    return worker_seed + 1_000_003 * index
+    """Seed of the ``index``-th env of a worker (its own stream: a3c_exp.seeding)."""
+    return derive_seed(worker_seed, ENVS, index)

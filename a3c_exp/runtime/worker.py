@@ -36,6 +36,7 @@ from a3c_exp.algo.rollout import EpisodeRecorder, RolloutCollector
 from a3c_exp.envs import make_env
 from a3c_exp.models import ActorCritic, build_model
 from a3c_exp.runtime.messages import Episode, Ready, Update, WorkerError
+from a3c_exp.seeding import derive_seed
 
 if TYPE_CHECKING:
     from a3c_exp.config import EnvConfig, LossConfig, ModelConfig, TrainConfig
@@ -47,7 +48,7 @@ class WorkerSpec:
     """Everything a worker needs: the typed config sections it uses, as picklable data."""
 
     rank: int
-    seed: int
+    seed: int  # the worker's stream of the run's seed (a3c_exp.seeding)
     env: EnvConfig
     model: ModelConfig
     loss: LossConfig
@@ -73,12 +74,12 @@ def worker_spec(
 ) -> WorkerSpec:
     """The spec of worker ``rank`` of a run, for either backend.
 
-    Resumed runs and restarted workers get fresh episodes, not a replay: the seed moves with the
-    run's step count and the worker's restarts.
+    Its seed is the run's stream ``(rank, restarts, global_step)``: resumed runs and restarted
+    workers get fresh episodes, not a replay, and no other worker or run shares it.
     """
     return WorkerSpec(
         rank=rank,
-        seed=cfg.seed + rank + global_step + 7919 * restarts,
+        seed=derive_seed(cfg.seed, rank, restarts, global_step),
         env=cfg.env,
         model=cfg.model,
         loss=cfg.loss,
