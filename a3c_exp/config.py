@@ -213,6 +213,7 @@ class TrainConfig:
     # env steps between two reports of the running objective to a sweep's trial (pruning
     # compares trials at equal steps); set by the a3c_optuna sweeper. null = no reports
     trial_report_every: int | None = None
+    trial: int | None = None  # the sweep trial this job belongs to (set by a3c_optuna; W&B groups)
 
 
 def thawed_schema(cls: type) -> DictConfig:

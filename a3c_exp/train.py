@@ -143,6 +143,7 @@ def train(composed: DictConfig) -> RunResult:
             checkpoints=checkpoints,
             learning_rate=float(optimizer.param_groups[0]["lr"]),
             extra_counters={"wandb_run_id": wandb_id, "run_dir": str(run_dir)},
+            run_dir=run_dir,
         )
         result = run.run()
         exit_code = result.exit_code
@@ -190,6 +191,15 @@ def warn_if_oversubscribed(launcher_cfg: Any, workers: int) -> None:
         )
 
 
+def _status(exit_code: int, stop_reason: str) -> str:
+    """A sweep record's status: completed, pruned (stopped by the sweep's pruner), or why not."""
+    from a3c_exp.runtime.exit_codes import EXIT_OK
+
+    if exit_code != EXIT_OK:
+        return stop_reason
+    return "pruned" if stop_reason == "pruned" else "completed"
+
+
 def _objective(summary: dict[str, Any], key: str) -> float:
     value = summary.get(key)
     return float(value) if isinstance(value, int | float) else float("nan")
@@ -214,11 +224,12 @@ def _hydra_entry(cfg: DictConfig) -> float:
         "error": None,
     }
     start = time.monotonic()
+    record["started_at"] = time.time()
     exit_code = 1
     try:
         result = train(cfg)
         record.update(
-            status="completed" if result.exit_code == EXIT_OK else result.stop_reason,
+            status=_status(result.exit_code, result.stop_reason),
             objective=_objective(result.summary, cfg.objective),
             wall_time_s=result.summary.get("wall_time"),
             steps_per_s=result.summary.get("steps_per_second"),
@@ -235,6 +246,7 @@ def _hydra_entry(cfg: DictConfig) -> float:
         raise
     finally:
         record.setdefault("wall_time_s", time.monotonic() - start)
+        record["ended_at"] = time.time()
         if in_sweep:
             write_job_record(Path(hydra_cfg.runtime.output_dir), record)
     if exit_code != EXIT_OK:

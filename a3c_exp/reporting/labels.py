@@ -16,7 +16,15 @@ from a3c_exp.overrides import ABBREVIATIONS
 # Plot labels can use the paper's symbols where the run-name abbreviations must stay ASCII.
 LABEL_NAMES = {**ABBREVIATIONS, "gae_lambda": "λ", "gamma": "γ"}
 # Keys that change how a run is reported, not what it learns: left out of titles and labels.
-REPORTING_KEYS = ("logger", "log_every", "video_every", "checkpoint_every", "hydra")
+REPORTING_KEYS = (
+    "logger",
+    "log_every",
+    "video_every",
+    "checkpoint_every",
+    "hydra",
+    "trial",
+    "trial_report_every",
+)
 MISSING = "default"  # shown for a key that some jobs set and others leave at its default
 
 

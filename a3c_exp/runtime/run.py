@@ -1,8 +1,9 @@
 """``Run``: the owner of one training run, whatever backend runs its workers.
 
 The run alone owns the stop decision (``total_steps``, ``max_time``, ``target_reward``, a
-failure, a signal), the statistics, the metric sinks and the checkpoint files. It drives a
-``WorkerPool`` (``a3c_exp.runtime.pool``) and knows it only through that interface. On every
+failure, a signal, a sweep's pruner), the statistics, the metric sinks and the checkpoint
+files. It drives a ``WorkerPool`` (``a3c_exp.runtime.pool``) and knows it only through that
+interface. On every
 exit path the pool's workers are stopped, and the final checkpoint is written from one
 consistent snapshot unless the weights are not to be trusted.
 """
@@ -25,6 +26,7 @@ from a3c_exp.reporting import MetricsSink, RunStats
 from a3c_exp.runtime.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from a3c_exp.runtime.messages import Update
 from a3c_exp.runtime.pool import PoolError, WorkerPool
+from a3c_exp.runtime.trial import TrialReporter
 
 log = logging.getLogger("a3c_exp")
 
@@ -33,7 +35,7 @@ log = logging.getLogger("a3c_exp")
 class RunResult:
     """How a run ended."""
 
-    stop_reason: str  # total_steps, max_time, target_reward, interrupted, worker_failed
+    stop_reason: str  # total_steps, max_time, target_reward, pruned, interrupted, worker_failed
     exit_code: int
     checkpoint: Path | None
     summary: dict[str, Any]
@@ -56,6 +58,7 @@ class Run:
         checkpoints: CheckpointManager,
         learning_rate: float,
         extra_counters: dict[str, Any] | None = None,
+        run_dir: Path | None = None,
     ):
         self.cfg = cfg
         self.module = module
@@ -70,6 +73,11 @@ class Run:
         self._failure: str | None = None
         self._consecutive_skips: dict[int, int] = {}
         self._numerical_failure = False
+        self.trial = (
+            TrialReporter(run_dir, cfg.trial_report_every, stats.global_step)
+            if cfg.trial_report_every and run_dir is not None
+            else None
+        )
 
     def run(self) -> RunResult:
         """Train until a stop condition; always stop every worker and close with a checkpoint."""
@@ -144,6 +152,11 @@ class Run:
             self._failure = self.pool.supervise()
         if self._failure is not None:
             return "worker_failed"
+        if self.trial is not None:
+            if stats.global_step >= self.trial.next_milestone:
+                self.trial.report(stats.global_step, stats.summary().get(cfg.objective))
+            if self.trial.pruned():
+                return "pruned"
         if stats.global_step >= cfg.total_steps:
             return "total_steps"
         if cfg.max_time is not None and stats.elapsed >= cfg.max_time:

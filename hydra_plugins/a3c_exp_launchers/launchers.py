@@ -35,7 +35,9 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher as stock
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from a3c_exp.sweep import JOB_RECORD
 
 log = logging.getLogger(__name__)
 
@@ -58,32 +60,65 @@ class _PerJobParams:
     _OWN_KEYS: tuple[str, ...] = ()
     """Keys of our configs that are not submitit parameters."""
 
-    def _job_params(self, overrides: Sequence[str]) -> dict[str, Any]:
-        """The launcher parameters resolved in the job's own config (``${workers}`` included)."""
+    def _job_config(self, overrides: Sequence[str], idx: int) -> DictConfig:
+        """The job's own config, its number set (so ``hydra.sweep.subdir`` resolves)."""
         assert self.hydra_context is not None and self.config is not None
         job_cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        with open_dict(job_cfg.hydra.job):
+            job_cfg.hydra.job.num = idx
+        return job_cfg
+
+    def _job_params(self, job_cfg: DictConfig) -> dict[str, Any]:
+        """The launcher parameters resolved in the job's own config (``${workers}`` included)."""
         params = OmegaConf.to_container(job_cfg.hydra.launcher, resolve=True)
         assert isinstance(params, dict)
         for key in ("_target_", *self._OWN_KEYS):
             params.pop(key, None)
         return params
 
-    def _prepare(
-        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
-    ) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
-        """``(arguments of __call__, executor parameters)`` of each job; creates the sweep dir."""
+    def job_dir(self, overrides: Sequence[str], idx: int) -> Path:
+        """Where job ``idx`` with these overrides writes its outputs."""
+        job_cfg = self._job_config(overrides, idx)
+        return Path(str(job_cfg.hydra.sweep.dir)) / str(job_cfg.hydra.sweep.subdir)
+
+    def _sweep_dir(self) -> Path:
+        """The sweep directory, created (with ``hydra.sweep.mode``) if missing."""
         assert self.config is not None
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        if "mode" in self.config.hydra.sweep:
-            os.chmod(sweep_dir, mode=int(str(self.config.hydra.sweep.mode), 8))
-        log.info(f"Submitit '{self._EXECUTOR}' sweep output dir : {sweep_dir}")
-        jobs = []
-        for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
-            log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
-            args = (list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}")
-            jobs.append(((*args, Singleton.get_state()), self._job_params(overrides)))
-        return jobs
+        if not sweep_dir.is_dir():
+            sweep_dir.mkdir(parents=True, exist_ok=True)
+            if "mode" in self.config.hydra.sweep:
+                os.chmod(sweep_dir, mode=int(str(self.config.hydra.sweep.mode), 8))
+            log.info(f"Submitit '{self._EXECUTOR}' sweep output dir : {sweep_dir}")
+        return sweep_dir
+
+    def _prepare_job(
+        self, overrides: Sequence[str], idx: int
+    ) -> tuple[tuple[Any, ...], dict[str, Any], JobReturn | None]:
+        """(arguments of __call__, executor parameters, the result of a finished earlier run).
+
+        The last is not None when the job's directory holds a completed record of a job with
+        the same overrides: a sweep run again over its own directory does not redo it.
+        """
+        self._sweep_dir()
+        job_cfg = self._job_config(overrides, idx)
+        job_dir = Path(str(job_cfg.hydra.sweep.dir)) / str(job_cfg.hydra.sweep.subdir)
+        done = completed_result(job_dir, overrides)
+        log.info(
+            f"\t#{idx} : {' '.join(filter_overrides(overrides))}" + (" (done)" if done else "")
+        )
+        args = (list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}")
+        return (*args, Singleton.get_state()), self._job_params(job_cfg), done
+
+    def start_job(self, overrides: Sequence[str], idx: int) -> Any:
+        """Submit one job now; a handle with ``done()``, for ``job_result`` (sweepers' use)."""
+        args, params, done = self._prepare_job(overrides, idx)
+        if done is not None:
+            return _Finished(done)
+        return self._submit(params, args)
+
+    def _submit(self, params: dict[str, Any], args: tuple[Any, ...]) -> Any:
+        return self._executor(params).submit(self, *args)
 
     def _executor(self, params: dict[str, Any]) -> Any:
         """A submitit executor for jobs with these parameters (as the stock launcher builds it)."""
@@ -102,6 +137,10 @@ class _PerJobParams:
             }
         )
         return executor
+
+    def job_result(self, job: Any, overrides: Sequence[str]) -> JobReturn:
+        """The ``JobReturn`` of a job that is done (failed if it left no result)."""
+        return self._job_return(job, overrides)
 
     @staticmethod
     def _job_return(job: Any, overrides: Sequence[str]) -> JobReturn:
@@ -134,30 +173,45 @@ class BoundedLocalLauncher(_PerJobParams, stock.LocalLauncher):
 
         return max(1, available_cpus() // max(c or 1 for c in cpus_per_task))
 
+    def job_slots(self, overrides: Sequence[str]) -> int:
+        """How many jobs like this one may run at once (a sweeper keeps them all busy)."""
+        _, params, _ = self._prepare_job(overrides, 0)
+        return self.parallel_limit([params.get("cpus_per_task")])
+
+    def _submit(self, params: dict[str, Any], args: tuple[Any, ...]) -> Any:
+        with _controllers_in_own_session():
+            return self._executor(params).submit(self, *args)
+
+    def stop_jobs(self, jobs: Sequence[Any]) -> None:
+        """SIGTERM the running jobs (each stops its workers, checkpoints) and wait for them."""
+        _stop_local_jobs([job for job in jobs if not isinstance(job, _Finished)], self.poll_s)
+
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
         """Start jobs while fewer than the limit run; return their results in sweep order."""
-        jobs = self._prepare(job_overrides, initial_job_idx)
-        limit = self.parallel_limit([params.get("cpus_per_task") for _, params in jobs])
-        log.info(f"at most {limit} of {len(jobs)} jobs at a time")
-        pending = list(range(len(jobs)))
+        jobs = [
+            self._prepare_job(overrides, idx)
+            for idx, overrides in enumerate(job_overrides, start=initial_job_idx)
+        ]
+        limit = self.parallel_limit([params.get("cpus_per_task") for _, params, _ in jobs])
+        results: list[JobReturn | None] = [done for _, _, done in jobs]
+        pending = [index for index, result in enumerate(results) if result is None]
+        log.info(f"at most {limit} of {len(pending)} jobs at a time")
         running: dict[int, Any] = {}
-        results: list[JobReturn | None] = [None] * len(jobs)
         with _interrupt_on_sigterm():
             try:
                 while pending or running:
                     while pending and len(running) < limit:
                         index = pending.pop(0)
-                        args, params = jobs[index]
-                        with _controllers_in_own_session():
-                            running[index] = self._executor(params).submit(self, *args)
+                        args, params, _ = jobs[index]
+                        running[index] = self._submit(params, args)
                     time.sleep(self.poll_s)
                     for index in [i for i, job in running.items() if job.done()]:
                         results[index] = self._job_return(running.pop(index), job_overrides[index])
             except KeyboardInterrupt:
                 log.warning(f"interrupted: stopping {len(running)} running jobs, skipping the rest")
-                _stop_local_jobs(list(running.values()), self.poll_s)
+                self.stop_jobs(list(running.values()))
                 sys.exit(EXIT_INTERRUPTED)
         return [r for r in results if r is not None]
 
@@ -165,15 +219,32 @@ class BoundedLocalLauncher(_PerJobParams, stock.LocalLauncher):
 class PerJobSlurmLauncher(_PerJobParams, stock.SlurmLauncher):
     """Slurm sweep jobs whose resources come from each job's config (one array per set)."""
 
+    def job_slots(self, overrides: Sequence[str]) -> int:
+        """Jobs of the sweep that may run at once: ``array_parallelism``."""
+        _, params, _ = self._prepare_job(overrides, 0)
+        return max(1, int(params.get("array_parallelism") or 1))
+
+    def stop_jobs(self, jobs: Sequence[Any]) -> None:
+        """Cancel the jobs (Slurm sends them SIGTERM, then SIGKILL after its grace time)."""
+        for job in jobs:
+            if not isinstance(job, _Finished):
+                job.cancel(check=False)
+
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
         """Submit one job array per distinct resource set; return results in sweep order."""
-        jobs = self._prepare(job_overrides, initial_job_idx)
+        jobs = [
+            self._prepare_job(overrides, idx)
+            for idx, overrides in enumerate(job_overrides, start=initial_job_idx)
+        ]
         groups: dict[str, list[int]] = {}
-        for index, (_, params) in enumerate(jobs):
-            groups.setdefault(json.dumps(params, sort_keys=True), []).append(index)
         submitted: list[Any] = [None] * len(jobs)
+        for index, (_, params, done) in enumerate(jobs):
+            if done is not None:
+                submitted[index] = _Finished(done)
+            else:
+                groups.setdefault(json.dumps(params, sort_keys=True), []).append(index)
         for key, indices in groups.items():
             array = self._executor(json.loads(key)).map_array(
                 self, *zip(*(jobs[i][0] for i in indices), strict=True)
@@ -184,9 +255,43 @@ class PerJobSlurmLauncher(_PerJobParams, stock.SlurmLauncher):
             return [self._job_return(j, o) for j, o in zip(submitted, job_overrides, strict=True)]
         except KeyboardInterrupt:
             log.warning("interrupted: cancelling the sweep's Slurm jobs")
-            for job in submitted:
-                job.cancel(check=False)
+            self.stop_jobs(submitted)
             sys.exit(EXIT_INTERRUPTED)
+
+
+class _Finished:
+    """A job that need not run: its directory holds a completed record of the same job."""
+
+    def __init__(self, result: JobReturn):
+        self.result = result
+
+    def done(self) -> bool:
+        return True
+
+
+def completed_result(job_dir: Path, overrides: Sequence[str]) -> JobReturn | None:
+    """The result of a completed earlier run of this job in ``job_dir``, or None.
+
+    A record counts when its status is ``completed`` and its overrides are these: a rerun of a
+    sweep over its own directory skips such jobs and runs the others (failed, interrupted,
+    pruned or never started).
+    """
+    path = job_dir / JOB_RECORD
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if record.get("status") != "completed" or list(record.get("overrides") or []) != list(
+        filter_overrides(overrides)
+    ):
+        return None
+    return JobReturn(
+        overrides=list(overrides),
+        status=JobStatus.COMPLETED,
+        _return_value=record.get("objective"),
+    )
 
 
 @contextlib.contextmanager

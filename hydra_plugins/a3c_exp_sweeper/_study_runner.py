@@ -1,0 +1,368 @@
+"""The search of ``hydra/sweeper=a3c_optuna``: ask/tell per free slot, pruning, seeds, resume.
+
+One process owns the study (this one); jobs never open it. A trial is ``seeds_per_trial``
+training jobs that differ only in ``seed``. The runner keeps every job slot busy: as soon as a
+job ends (or its trial is pruned) the next job starts, asking the study for a new trial when
+the current one's seeds are all under way. Jobs report their running objective at fixed env
+steps (``a3c_exp.runtime.trial``); the runner reports each milestone's value over the trial's
+seeds to the trial, asks the pruner, and asks the jobs of a pruned trial to stop.
+
+Launchers that can start one job and be asked later whether it is done (``start_job``,
+``job_result``, ``stop_jobs``: both of this project's launchers) get a job per free slot.
+Others (Hydra's basic launcher, hydra-ray-launcher) get batches of ``n_jobs`` through their
+``launch``, while a thread watches the reports so pruning still acts during a batch.
+
+Resume: the study lives in ``<sweep dir>/optuna.db``. Run the same command with
+``hydra.sweep.dir=<that sweep>`` and the finished trials are kept, a trial that was cut short
+is marked failed (user attribute ``interrupted``) and not counted, job numbers go on after the
+highest in the directory, and the study goes on until ``n_trials`` trials have finished.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.core.utils import JobReturn, JobStatus
+from optuna.trial import TrialState
+
+from a3c_exp.reporting.seed_stats import aggregate
+from a3c_exp.runtime.trial import read_reports, request_prune
+from a3c_exp.sweep import JOB_RECORD
+
+from ._search_space import SearchSpace
+
+log = logging.getLogger(__name__)
+
+EXIT_INTERRUPTED = 130
+INTERRUPTED = "interrupted"
+"""User attribute of a trial cut short by a stop of the sweep: failed, and not counted."""
+SCHEDULE = "schedule.csv"
+"""Each job's trial, seed, start and end (seconds since the epoch) and how it ended."""
+
+
+@dataclass
+class Job:
+    """One training job of a trial: its number, seed, overrides and, once started, a handle."""
+
+    idx: int
+    trial: int
+    seed: int
+    overrides: list[str]
+    job_dir: Path
+    handle: Any = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    status: str | None = None  # completed, pruned, failed, ... (from the job's record)
+    value: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.ended_at is not None
+
+
+@dataclass
+class TrialRun:
+    """A trial in flight: its jobs and the next milestone to report."""
+
+    trial: optuna.Trial
+    jobs: list[Job]
+    next_milestone: int
+    pruned: bool = False
+    values: list[float] = field(default_factory=list)
+
+
+@dataclass
+class StudySettings:
+    """The sweeper's config, checked, with the values derived from the training config."""
+
+    n_trials: int
+    seeds: list[int]
+    aggregate: str
+    report_every: int | None  # env steps between reports; None without a pruner
+    total_steps: int
+    poll_s: float
+
+
+class StudyRunner:
+    """Runs one study to ``n_trials`` finished trials with the given launcher."""
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        space: SearchSpace,
+        settings: StudySettings,
+        launcher: Any,
+        sweep_dir: Path,
+        first_job: int,
+        slots: int,
+    ):
+        self.study = study
+        self.space = space
+        self.settings = settings
+        self.launcher = launcher
+        self.sweep_dir = sweep_dir
+        self.next_job = first_job
+        self.slots = slots
+        self.queue: deque[Job] = deque()  # jobs of asked trials, not started yet
+        self.running: list[Job] = []
+        self.trials: dict[int, TrialRun] = {}
+        self.jobs: list[Job] = []
+        self._lock = threading.RLock()  # the study and the bookkeeping, in batch mode
+
+    # ------------------------------------------------------------------------------ counting
+    def finished_trials(self) -> int:
+        """Trials that count towards ``n_trials``: completed, pruned, failed (not interrupted)."""
+        trials = self.study.get_trials(deepcopy=False)
+        return sum(
+            t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+            or (t.state == TrialState.FAIL and not t.user_attrs.get(INTERRUPTED))
+            for t in trials
+        )
+
+    def _more_trials_wanted(self) -> bool:
+        return self.finished_trials() + len(self.trials) < self.settings.n_trials
+
+    # ------------------------------------------------------------------------------ asking
+    def _ask(self) -> None:
+        """Ask the study for a trial and queue its jobs, one per seed."""
+        trial = self.study.ask(self.space.distributions)
+        params = trial.params
+        jobs = []
+        for seed in self.settings.seeds:
+            overrides = [*self.space.overrides(params), f"seed={seed}", f"trial={trial.number}"]
+            if self.settings.report_every is not None:
+                overrides.append(f"trial_report_every={self.settings.report_every}")
+            idx = self.next_job
+            self.next_job += 1
+            jobs.append(Job(idx, trial.number, seed, overrides, self._job_dir(overrides, idx)))
+        trial.set_user_attr("jobs", [job.idx for job in jobs])
+        trial.set_user_attr("seeds", self.settings.seeds)
+        first = self.settings.report_every or 0
+        self.trials[trial.number] = TrialRun(trial, jobs, next_milestone=first)
+        self.queue.extend(jobs)
+        self.jobs.extend(jobs)
+        log.info(f"trial {trial.number}: jobs {[j.idx for j in jobs]}: {self._describe(params)}")
+
+    def _job_dir(self, overrides: list[str], idx: int) -> Path:
+        if hasattr(self.launcher, "job_dir"):
+            return Path(self.launcher.job_dir(overrides, idx))
+        return self.sweep_dir / str(idx)
+
+    @staticmethod
+    def _describe(params: dict[str, Any]) -> str:
+        return " ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
+        )
+
+    # ------------------------------------------------------------------------------ running
+    def run(self) -> None:
+        """Run trials until ``n_trials`` have finished; on Ctrl-C stop the jobs, exit 130."""
+        try:
+            if hasattr(self.launcher, "start_job"):
+                self._run_per_slot()
+            else:
+                self._run_in_batches()
+        except (KeyboardInterrupt, SystemExit) as stop:
+            code = stop.code if isinstance(stop, SystemExit) else EXIT_INTERRUPTED
+            if isinstance(stop, KeyboardInterrupt) and hasattr(self.launcher, "stop_jobs"):
+                log.warning(f"interrupted: stopping {len(self.running)} running jobs")
+                self.launcher.stop_jobs([job.handle for job in self.running])
+            self._mark_interrupted()
+            self.write_schedule()
+            sys.exit(code)
+        self.write_schedule()
+
+    def _run_per_slot(self) -> None:
+        while True:
+            with self._lock:
+                self._fill_slots()
+                if not self.running and not self.queue:
+                    return
+            time.sleep(self.settings.poll_s)
+            with self._lock:
+                self._collect_finished()
+                self._report_progress()
+                self._finish_ready_trials()
+
+    def _fill_slots(self) -> None:
+        while len(self.running) < self.slots:
+            if not self.queue:
+                if not self._more_trials_wanted():
+                    return
+                self._ask()
+            job = self.queue.popleft()
+            job.handle = self.launcher.start_job(job.overrides, job.idx)
+            job.started_at = time.time()
+            self.running.append(job)
+
+    def _collect_finished(self) -> None:
+        for job in [job for job in self.running if job.handle.done()]:
+            self.running.remove(job)
+            result = self.launcher.job_result(job.handle, job.overrides)
+            job.handle = None  # a submitit job object left to interpreter exit complains there
+            self._job_ended(job, result)
+
+    def _run_in_batches(self) -> None:
+        """Batches of ``slots`` jobs through ``launch``; a thread reports and prunes meanwhile."""
+        stop = threading.Event()
+        watcher = threading.Thread(target=self._watch, args=(stop,), daemon=True)
+        watcher.start()
+        try:
+            while True:
+                with self._lock:
+                    while len(self.queue) < self.slots and self._more_trials_wanted():
+                        self._ask()
+                    batch = [self.queue.popleft() for _ in range(min(self.slots, len(self.queue)))]
+                    if not batch:
+                        return
+                    for job in batch:
+                        job.started_at = time.time()
+                    self.running.extend(batch)
+                results = self.launcher.launch([j.overrides for j in batch], batch[0].idx)
+                with self._lock:
+                    for job, result in zip(batch, results, strict=True):
+                        self.running.remove(job)
+                        self._job_ended(job, result)
+                    self._finish_ready_trials()
+        finally:
+            stop.set()
+            watcher.join()
+
+    def _watch(self, stop: threading.Event) -> None:
+        while not stop.wait(self.settings.poll_s):
+            with self._lock:
+                self._report_progress()
+
+    # ------------------------------------------------------------------------------ results
+    def _job_ended(self, job: Job, result: JobReturn) -> None:
+        job.ended_at = time.time()
+        record = _read_record(job.job_dir)
+        failed = result.status != JobStatus.COMPLETED
+        job.status = record.get("status") or ("failed" if failed else "completed")
+        value = record.get("objective", None if failed else result._return_value)
+        job.value = float(value) if isinstance(value, int | float) else None
+        log.info(f"job {job.idx} (trial {job.trial}, seed {job.seed}): {job.status}")
+        self._report_progress()
+        self.write_schedule()
+
+    def _finish_ready_trials(self) -> None:
+        """Tell the study every trial whose jobs have all ended (or, pruned, never started)."""
+        for run in list(self.trials.values()):
+            if all(j.done or (run.pruned and j.started_at is None) for j in run.jobs):
+                self._finish_trial(run)
+
+    def _finish_trial(self, run: TrialRun) -> None:
+        del self.trials[run.trial.number]
+        values = [j.value for j in run.jobs if j.value is not None and math.isfinite(j.value)]
+        run.trial.set_user_attr("values", values)
+        bad = [j for j in run.jobs if j.done and j.status not in ("completed", "pruned")]
+        if run.pruned:
+            self.study.tell(run.trial, state=TrialState.PRUNED)
+            log.info(f"trial {run.trial.number}: pruned")
+        elif bad or not values:
+            reason = ", ".join(f"job {j.idx}: {j.status}" for j in bad) or "no objective"
+            run.trial.set_user_attr("error", reason)
+            self.study.tell(run.trial, state=TrialState.FAIL)
+            log.warning(f"trial {run.trial.number}: failed ({reason})")
+        else:
+            value = aggregate(values, self.settings.aggregate)
+            self.study.tell(run.trial, value)
+            log.info(f"trial {run.trial.number}: {self.settings.aggregate} {value:.4g} of {values}")
+
+    def _report_progress(self) -> None:
+        """Report every milestone all of a trial's seeds have passed; prune when told to."""
+        every = self.settings.report_every
+        if every is None:
+            return
+        for run in list(self.trials.values()):
+            while not run.pruned and run.next_milestone <= self.settings.total_steps:
+                values = self._milestone_values(run, run.next_milestone)
+                if values is None:
+                    break
+                if values:
+                    value = aggregate(values, self.settings.aggregate)
+                    run.trial.report(value, run.next_milestone)
+                    if run.trial.should_prune():
+                        self._prune(run)
+                run.next_milestone += every
+
+    def _milestone_values(self, run: TrialRun, step: int) -> list[float] | None:
+        """Each seed's value at ``step``; None while a seed has yet to get there."""
+        values = []
+        for job in run.jobs:
+            reports = read_reports(job.job_dir) if job.started_at is not None else {}
+            if step in reports:
+                values.append(reports[step])
+            elif job.done or any(s > step for s in reports):
+                earlier = [s for s in reports if s <= step]  # a run that ended early keeps its last
+                if earlier:
+                    values.append(reports[max(earlier)])
+            else:
+                return None
+        return values
+
+    def _prune(self, run: TrialRun) -> None:
+        run.pruned = True
+        log.info(f"trial {run.trial.number}: pruned at {run.next_milestone:,} env steps")
+        for job in run.jobs:
+            if job in self.queue:
+                self.queue.remove(job)  # never started: its slot goes to the next trial
+            elif not job.done:
+                request_prune(job.job_dir)
+
+    def _mark_interrupted(self) -> None:
+        """Tell the trials still in flight as failed, interrupted (not counted on resume)."""
+        for run in list(self.trials.values()):
+            mark_interrupted(self.study, run.trial.number)
+        self.trials.clear()
+
+    # ------------------------------------------------------------------------------ records
+    def write_schedule(self) -> None:
+        """``schedule.csv``: every job this sweeper started, with its times (slot use)."""
+        path = self.sweep_dir / SCHEDULE
+        old = []
+        if path.is_file():
+            with open(path, newline="") as handle:
+                mine = {str(job.idx) for job in self.jobs}
+                old = [row for row in csv.DictReader(handle) if row["job"] not in mine]
+        rows = old + [
+            {
+                "job": job.idx,
+                "trial": job.trial,
+                "seed": job.seed,
+                "started_at": job.started_at,
+                "ended_at": job.ended_at,
+                "status": job.status or ("running" if job.started_at else "not started"),
+            }
+            for job in self.jobs
+        ]
+        with open(path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["job"])
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def mark_interrupted(study: optuna.Study, number: int) -> None:
+    """Fail trial ``number`` as interrupted (a stop of the sweep cut it short)."""
+    trial = study.trials[number]
+    study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
+    study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+
+
+def _read_record(job_dir: Path) -> dict[str, Any]:
+    path = Path(job_dir) / JOB_RECORD
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
