@@ -1,10 +1,15 @@
 """Sweeps: one record per job, and a summary of the whole sweep kept up to date after each job.
 
 Every job writes ``job.json`` into its own directory (overrides, objective, status, wall time,
-steps/s, error line). ``summarise_sweep`` turns the records of a sweep directory into
-``summary.md``, ``summary.csv`` and ``summary_curves.png``, sorted by objective; the Hydra
+steps/s, start and end, error line). ``summarise_sweep`` turns the records of a sweep directory
+into ``summary.md``, ``summary.csv`` and ``summary_curves.png``, sorted by objective; the Hydra
 callback ``SweepSummaryCallback`` calls it after every job, so the summary exists even if the
-sweep is stopped, and a failed job appears in it with its reason. At the end of an Optuna sweep
+sweep is stopped, and a failed or pruned job appears in it with its reason.
+
+Jobs that differ only in ``seed`` are one config run with several seeds: the summary then also
+gives, per config, n, mean, IQM and a 95% bootstrap interval of the objective
+(``summary_configs.csv`` and a section of ``summary.md``), and ``summary_curves.png`` draws one
+line per config (the mean over its seeds) with the interval as a band. At the end of an Optuna sweep
 it adds Optuna's views of the study (``optuna_*.png``) and, with W&B, logs the table and plots
 as the group's ``sweep-summary`` run.
 """
@@ -16,6 +21,7 @@ import json
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +29,83 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from a3c_exp.reporting.labels import MISSING
+from a3c_exp.reporting.seed_stats import SeedStats
 
 log = logging.getLogger("a3c_exp")
 
 JOB_RECORD = "job.json"
 COLUMNS = ["job", "overrides", "status", "objective", "wall_time_s", "steps_per_s", "error"]
+CONFIG_COLUMNS = ["config", "jobs", "n", "mean", "iqm", "ci95_low", "ci95_high", "statuses"]
+SEED_KEY = "seed"
+
+
+@dataclass
+class ConfigGroup:
+    """The jobs of one config (same overrides but ``seed``) and its objective over seeds."""
+
+    overrides: dict[str, str]
+    records: list[dict[str, Any]]
+    stats: SeedStats
+
+    def row(self, label: str) -> dict[str, Any]:
+        """The config's row of ``summary_configs.csv`` (objective over completed seeds)."""
+        statuses: dict[str, int] = {}
+        for record in self.records:
+            statuses[record.get("status", "?")] = statuses.get(record.get("status", "?"), 0) + 1
+        return {
+            "config": label,
+            "jobs": " ".join(str(r["job"]) for r in self.records),
+            "n": self.stats.n,
+            "mean": self.stats.mean if self.stats.n else None,
+            "iqm": self.stats.iqm if self.stats.n else None,
+            "ci95_low": self.stats.ci_low,
+            "ci95_high": self.stats.ci_high,
+            "statuses": ", ".join(f"{count} {status}" for status, count in statuses.items()),
+        }
+
+
+def config_groups(records: list[dict[str, Any]]) -> list[ConfigGroup]:
+    """Records grouped by config (overrides without ``seed``), best mean first.
+
+    A seed's objective counts when its job completed; pruned and failed seeds are listed in
+    the config's statuses but not averaged (a pruned job's value is from part of its budget).
+    """
+    from a3c_exp.reporting.labels import parse_overrides
+
+    groups: dict[tuple[tuple[str, str], ...], list[dict[str, Any]]] = {}
+    for record in records:
+        overrides = parse_overrides(record.get("overrides") or [])
+        overrides.pop(SEED_KEY, None)
+        groups.setdefault(tuple(overrides.items()), []).append(record)
+    result = []
+    for key, members in groups.items():
+        values = [_objective_value(r) for r in members if r.get("status") == "completed"]
+        result.append(
+            ConfigGroup(dict(key), members, SeedStats.of([v for v in values if v is not None]))
+        )
+    return sorted(result, key=lambda g: (g.stats.n == 0, -g.stats.mean if g.stats.n else 0.0))
+
+
+def _objective_value(record: dict[str, Any]) -> float | None:
+    value = record.get("objective")
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def has_seeds(groups: list[ConfigGroup]) -> bool:
+    """Whether some config ran with more than one seed."""
+    return any(len(group.records) > 1 for group in groups)
+
+
+def config_labels(groups: list[ConfigGroup]) -> tuple[str, list[str]]:
+    """(what every config shares, each config's label with its seed count)."""
+    from a3c_exp.reporting.labels import sweep_labels
+
+    title, labels = sweep_labels([[f"{k}={v}" for k, v in g.overrides.items()] for g in groups])
+    return title, [
+        f"{label or 'all'} (n={len(g.records)})" for g, label in zip(groups, labels, strict=True)
+    ]
 
 
 def write_job_record(job_dir: Path, record: dict[str, Any]) -> None:
@@ -81,10 +159,53 @@ def summarise_sweep(sweep_dir: Path, plot: bool = True) -> list[dict[str, Any]]:
     lines += [
         "| " + " | ".join(_cell(row[c]).replace("|", "/") for c in COLUMNS) + " |" for row in rows
     ]
+    groups = config_groups(records)
+    if has_seeds(groups):
+        config_rows = write_config_table(sweep_dir, groups)
+        lines += [
+            "",
+            "## Per config, over its seeds",
+            "",
+            "n: completed seeds; mean, IQM (interquartile mean) and the 95% bootstrap interval "
+            "of the mean of their objectives.",
+            "",
+            "| " + " | ".join(CONFIG_COLUMNS) + " |",
+            "|" + "---|" * len(CONFIG_COLUMNS),
+        ]
+        lines += [
+            "| " + " | ".join(_cell(row[c]).replace("|", "/") for c in CONFIG_COLUMNS) + " |"
+            for row in config_rows
+        ]
     (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
     if plot and records:
-        plot_sweep_curves(sweep_dir, records)
+        if has_seeds(groups):
+            plot_config_curves(sweep_dir, groups)
+        else:
+            plot_sweep_curves(sweep_dir, records)
     return rows
+
+
+def write_config_table(sweep_dir: Path, groups: list[ConfigGroup]) -> list[dict[str, Any]]:
+    """``summary_configs.csv``: one row per config; return the rows."""
+    _, labels = config_labels(groups)
+    rows = [group.row(label) for group, label in zip(groups, labels, strict=True)]
+    with open(Path(sweep_dir) / "summary_configs.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CONFIG_COLUMNS)
+        writer.writeheader()
+        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+    return rows
+
+
+def plot_config_curves(sweep_dir: Path, groups: list[ConfigGroup]) -> Path:
+    """``summary_curves.png``: a line per config, the mean over its seeds, with a band."""
+    from a3c_exp.reporting.plots import plot_config_bands
+
+    title, labels = config_labels(groups)
+    bands = [
+        (label, [Path(r["job_dir"]) for r in group.records])
+        for group, label in zip(groups, labels, strict=True)
+    ]
+    return plot_config_bands(bands, Path(sweep_dir) / "summary_curves.png", title)
 
 
 def plot_sweep_curves(sweep_dir: Path, records: list[dict[str, Any]]) -> Path | None:
@@ -171,10 +292,22 @@ def log_summary_to_wandb(
         logged: dict[str, Any] = {"sweep/summary": wandb.Table(columns=columns, data=data)}
         for path in images:  # "sweep/summary_curves", "sweep/optuna_history", ...
             logged[f"sweep/{Path(path).stem}"] = wandb.Image(str(path))
+        groups = config_groups(read_job_records(sweep_dir))
+        if has_seeds(groups):  # per config over its seeds: n, mean, IQM, interval
+            _, labels = config_labels(groups)
+            config_rows = [g.row(label) for g, label in zip(groups, labels, strict=True)]
+            logged["sweep/configs"] = wandb.Table(
+                columns=CONFIG_COLUMNS,
+                data=[[row[c] for c in CONFIG_COLUMNS] for row in config_rows],
+            )
         run.log(logged)
+        counts: dict[str, Any] = {}
+        for row in rows:  # jobs_completed, jobs_pruned, jobs_failed, ...
+            counts[f"jobs_{row['status']}"] = counts.get(f"jobs_{row['status']}", 0) + 1
         best = next((r for r in rows if r["status"] == "completed"), None)
         if best is not None:
-            run.summary.update({"best_objective": best["objective"], "best_job": best["job"]})
+            counts.update({"best_objective": best["objective"], "best_job": best["job"]})
+        run.summary.update(counts)
     finally:
         run.finish()
 

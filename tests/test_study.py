@@ -29,10 +29,10 @@ def _study(storage=None):
 
 
 def test_sqlite_study_reopens_with_a_plain_url_in_another_process(tmp_path):
-    from a3c_exp.study import load_sweep_study, sqlite_storage
+    from a3c_exp.study import load_sweep_study, study_url
 
-    path = tmp_path / "not-yet-made" / "optuna.db"  # the sweeper opens it before Hydra makes it
-    study = _study(sqlite_storage(path))
+    path = tmp_path / "optuna.db"
+    study = _study(study_url(tmp_path))
     states = [t.state.name for t in study.trials]
     assert "FAIL" in states and "COMPLETE" in states
     code = (
@@ -46,7 +46,7 @@ def test_sqlite_study_reopens_with_a_plain_url_in_another_process(tmp_path):
     assert reopened.returncode == 0, reopened.stderr[-2000:]
     assert reopened.stdout.split() == states
     assert [t.state.name for t in load_sweep_study(path.parent).trials] == states
-    assert load_sweep_study(tmp_path) is None  # no optuna.db: not an Optuna sweep
+    assert load_sweep_study(tmp_path / "grid") is None  # no optuna.db: not an Optuna sweep
 
 
 def test_study_plots_are_written_and_leave_the_plot_style_alone(tmp_path):

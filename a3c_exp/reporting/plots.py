@@ -181,3 +181,76 @@ def plot_learning_curves(
     fig.savefig(out_path, dpi=100)
     plt.close(fig)
     return out_path
+
+
+def mean_curve(run_dirs: Sequence[Path], points: int = 60) -> tuple[Any, Any, Any, Any] | None:
+    """(steps, mean, low, high) over the runs' curves, aligned on env steps; None if none.
+
+    Each run's last-100 mean is interpolated onto one grid of env steps, from the latest first
+    report to the earliest last one (the steps every run has covered); the band is the 95%
+    bootstrap interval of the mean at each step (low = high = mean with a single run).
+    """
+    import numpy as np
+
+    from a3c_exp.reporting.seed_stats import mean_interval
+
+    curves = []
+    for run_dir in run_dirs:
+        steps, _, rewards = read_curve(Path(run_dir))
+        if not steps:
+            steps, _, rewards = read_partial_curve(Path(run_dir))
+        if steps:
+            curves.append((np.asarray(steps), np.asarray(rewards)))
+    if not curves:
+        return None
+    start, end = max(s[0] for s, _ in curves), min(s[-1] for s, _ in curves)
+    grid = np.linspace(start, end, points) if end > start else np.asarray([end])
+    values = np.stack([np.interp(grid, steps, rewards) for steps, rewards in curves])
+    mean = values.mean(axis=0)
+    interval = mean_interval(values)
+    low, high = interval if interval is not None else (mean, mean)
+    return grid, mean, low, high
+
+
+def plot_config_bands(
+    groups: Sequence[tuple[str, Sequence[Path]]],
+    out_path: Path,
+    title: str | None = None,
+    notes: Sequence[str] = (),
+) -> Path:
+    """One line per config (the mean over its seeds) with its 95% interval as a band.
+
+    ``groups`` are (label, run directories of the config's seeds); the label should say how
+    many seeds it has. The x axis is env steps: seeds of one config run at different speeds.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axis = plt.subplots(figsize=(FIG_WIDTH, PANEL_HEIGHT + 0.6), layout="constrained")
+    drawn = 0
+    for (label, run_dirs), colour in zip(groups, _colours(len(groups)), strict=True):
+        curve = mean_curve(run_dirs)
+        if curve is None:
+            notes = [*notes, f"no curve: {label} (no metrics reported)"]
+            continue
+        steps, mean, low, high = curve
+        marker = {"marker": "o", "markersize": 4} if len(steps) <= FEW_POINTS else {}
+        axis.plot(steps, mean, color=colour, label=label, **marker)
+        axis.fill_between(steps, low, high, color=colour, alpha=0.2, linewidth=0)
+        drawn += 1
+    axis.set_xlabel("env steps")
+    axis.xaxis.set_major_formatter(step_formatter())
+    axis.set_ylabel(f"mean reward, last {FULL_WINDOW} episodes")
+    axis.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    band = "line: mean over a config's seeds; band: 95% bootstrap interval of that mean"
+    notes = [band, *notes]
+    if drawn:
+        _legend_below(fig, axis, [line for note in notes for line in textwrap.wrap(note, 150)])
+    out_path = Path(out_path)
+    fig.savefig(out_path, dpi=100)
+    plt.close(fig)
+    return out_path
