@@ -3,8 +3,9 @@
 Every job writes ``job.json`` into its own directory (overrides, objective, status, wall time,
 steps/s, start and end, error line). ``summarise_sweep`` turns the records of a sweep directory
 into ``summary.md``, ``summary.csv`` and ``summary_curves.png``, sorted by objective; the Hydra
-callback ``SweepSummaryCallback`` calls it after every job, so the summary exists even if the
-sweep is stopped, and a failed or pruned job appears in it with its reason.
+callback ``SweepSummaryCallback`` rewrites the tables after every job, so they exist even if the
+sweep is stopped, and a failed or pruned job appears in them with its reason; the curves are
+drawn when the sweep ends or stops (``scripts/sweep_summary.py`` draws them for any sweep).
 
 Jobs that differ only in ``seed`` are one config run with several seeds: the summary then also
 gives, per config, n, mean, IQM and a 95% bootstrap interval of the objective
@@ -344,7 +345,11 @@ class SweepSummaryCallback(Callback):
     """Rewrites the sweep summary after every job of a ``--multirun``."""
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
-        """Summarise the sweep directory of the job that just ended (multirun only)."""
+        """Rewrite the sweep's tables after the job that just ended (multirun only).
+
+        The curves are drawn at the end of the sweep (or by ``scripts/sweep_summary.py``):
+        drawing them here kept each job, and so its slot, a second or more longer.
+        """
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
@@ -352,7 +357,7 @@ class SweepSummaryCallback(Callback):
         if hydra_cfg.mode != RunMode.MULTIRUN:
             return
         try:
-            summarise_sweep(Path(hydra_cfg.sweep.dir))
+            summarise_sweep(Path(hydra_cfg.sweep.dir), plot=False)
         except Exception as err:  # a summary problem must never fail the sweep
             log.warning("sweep summary not written: %s", err)
 

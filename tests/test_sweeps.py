@@ -2,12 +2,16 @@
 
 import csv
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
 from a3c_exp.reporting.wandb_file import read_wandb_run
+from a3c_exp.runtime.trial import read_reports, request_prune
 from a3c_exp.sweep import read_job_records
 from tests.helpers import cli_env
 
@@ -80,14 +84,15 @@ def test_a_failing_job_does_not_stop_the_others_and_is_listed(tmp_path):
 
 @pytest.fixture(scope="module")
 def optuna_sweep(tmp_path_factory):
-    """A 4-trial Optuna study, logged to W&B, where trials drawing loss.gamma=1.5 fail."""
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    """A 3-trial Optuna study, 2 seeds a trial, logged to W&B; trials drawing gamma 1.5 fail."""
     sweep_dir = tmp_path_factory.mktemp("optuna") / "sweep"
     result = _multirun(
         sweep_dir,
         "hydra/sweeper=a3c_optuna",
-        "hydra.sweeper.n_trials=4",
-        "loss.gamma=choice(1.5,0.99)",  # sampler seed 0: trial 2 draws 1.5, the others 0.99
+        "hydra/launcher=parallel_local",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.seeds_per_trial=2",
+        "loss.gamma=choice(1.5,0.99)",  # sampler seed 0 draws 1.5 once, 0.99 twice
         "workers=1",
         "logger=wandb",
     )
@@ -98,16 +103,42 @@ def test_optuna_study_goes_on_after_a_failed_trial_and_lists_it(optuna_sweep):
     sweep_dir, result = optuna_sweep
     assert result.returncode == 0, result.stderr[-3000:]
     records = read_job_records(sweep_dir)
-    assert len(records) == 4
+    assert len(records) == 6  # 3 trials x 2 seeds
     failed = [r for r in records if r["status"] == "failed"]
     completed = [r for r in records if r["status"] == "completed"]
-    assert [r["job"] for r in failed] == [2] and len(completed) == 3  # trial 3 ran after it
+    assert len(failed) == 2 and len(completed) == 4  # one trial's two seeds failed
     assert all(r["error"] == "loss.gamma=1.5: must be in (0, 1]" for r in failed)
     assert all("loss.gamma=0.99" in r["overrides"] for r in completed)
     best = (sweep_dir / "optimization_results.yaml").read_text()
     assert "best_params" in best and "best_value" in best
     summary = (sweep_dir / "summary.md").read_text()
     assert summary.count("| failed |") == len(failed) and "must be in (0, 1]" in summary
+
+
+def test_each_trial_runs_its_seeds_and_the_summary_aggregates_them(optuna_sweep):
+    sweep_dir, _ = optuna_sweep
+    import optuna
+
+    study = optuna.load_study(study_name="a3c", storage=f"sqlite:///{sweep_dir}/optuna.db")
+    records = {r["job"]: r for r in read_job_records(sweep_dir)}
+    for trial in study.trials:
+        jobs = [records[j] for j in trial.user_attrs["jobs"]]
+        assert [r["overrides"][-3:-1] for r in jobs] == [
+            ["seed=0", f"trial={trial.number}"],
+            ["seed=1", f"trial={trial.number}"],
+        ]
+        if trial.state.name == "COMPLETE":  # the trial's value is the mean over its seeds
+            assert trial.value == pytest.approx(sum(r["objective"] for r in jobs) / 2)
+    with open(sweep_dir / "summary_configs.csv", newline="") as handle:
+        configs = list(csv.DictReader(handle))
+    assert len(configs) == 3 and all(c["config"].endswith("(n=2)") for c in configs)
+    done = [c for c in configs if c["statuses"] == "2 completed"]
+    assert len(done) == 2 and all(c["n"] == "2" and c["ci95_low"] for c in done)
+    assert "## Per config, over its seeds" in (sweep_dir / "summary.md").read_text()
+    with open(sweep_dir / "schedule.csv", newline="") as handle:
+        schedule = list(csv.DictReader(handle))
+    assert sorted(int(r["job"]) for r in schedule) == list(range(6))
+    assert all(float(r["ended_at"]) > float(r["started_at"]) for r in schedule)
 
 
 def test_optuna_study_is_stored_and_reopened_by_another_process(optuna_sweep):
@@ -121,9 +152,7 @@ def test_optuna_study_is_stored_and_reopened_by_another_process(optuna_sweep):
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=cli_env()
     )
     assert reopened.returncode == 0, reopened.stderr[-2000:]
-    states = reopened.stdout.split()
-    statuses = [r["status"] for r in sorted(read_job_records(sweep_dir), key=lambda r: r["job"])]
-    assert states == ["COMPLETE" if s == "completed" else "FAIL" for s in statuses]
+    assert sorted(reopened.stdout.split()) == ["COMPLETE", "COMPLETE", "FAIL"]
 
 
 def test_optuna_sweep_writes_optuna_plots(optuna_sweep):
@@ -140,11 +169,13 @@ def test_wandb_summary_run_has_one_column_per_swept_key(optuna_sweep):
     assert run.job_type == "sweep-summary"
     logged = run.history[0]
     assert {"sweep/optuna_history", "sweep/optuna_slice", "sweep/summary_curves"} <= set(logged)
+    assert "sweep/configs" in logged  # the seeds of each config, aggregated
     table = json.loads((run_dir / "files" / logged["sweep/summary"]["path"]).read_text())
     swept = ["optim.lr", "loss.entropy_coef", "loss.gae_lambda", "rollout_len", "loss.gamma"]
     assert set(table["columns"]) == {
         "job",
         *swept,
+        "seed",
         "objective",
         "steps_per_s",
         "wall_time_s",
@@ -152,6 +183,98 @@ def test_wandb_summary_run_has_one_column_per_swept_key(optuna_sweep):
         "error",
     }
     rows = [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
-    assert len(rows) == 4 and all(isinstance(r["optim.lr"], float) for r in rows)
+    assert len(rows) == 6 and all(isinstance(r["optim.lr"], float) for r in rows)
     assert {r["loss.gamma"] for r in rows} == {0.99, 1.5}
     assert all((r["objective"] is None) == (r["status"] == "failed") for r in rows)
+    assert run.summary["jobs_completed"] == 4 and run.summary["jobs_failed"] == 2
+
+
+def test_a_pruned_job_stops_as_a_run_stops(tmp_path):
+    """The sweeper's prune request ends a job: final checkpoint, W&B finished, exit 0."""
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "a3c_exp.train", f"hydra.run.dir={run_dir}", *TINY]
+    cmd += ["total_steps=10000000", "trial_report_every=500", "workers=1", "logger=wandb"]
+    job = subprocess.Popen(
+        cmd,
+        env=cli_env(),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(read_reports(run_dir)) < 2:
+            assert time.monotonic() < deadline and job.poll() is None, "no reports"
+            time.sleep(0.2)
+        request_prune(run_dir)
+        _, stderr = job.communicate(timeout=60)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert job.returncode == 0, stderr[-2000:]
+    reports = read_reports(run_dir)
+    assert list(reports) == [500 * k for k in range(1, len(reports) + 1)]
+    run = read_wandb_run(run_dir / "wandb")
+    assert run.exit_code == 0 and run.summary["stop_reason"] == "pruned"
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert run.summary["total_steps"] < 10000000
+
+
+def test_a_stopped_optuna_sweep_resumes_where_it_stopped(tmp_path):
+    """Ctrl-C in the second trial; the same command again ends with n_trials finished."""
+    import optuna
+
+    sweep_dir = tmp_path / "resumed"
+    cmd = [sys.executable, "-m", "a3c_exp.train", "--multirun", f"hydra.sweep.dir={sweep_dir}"]
+    cmd += ["hydra/sweeper=a3c_optuna", "hydra.sweeper.n_trials=3", "hydra.sweeper.pruner=none"]
+    cmd += ["hydra/launcher=parallel_local", "hydra.launcher.array_parallelism=1", *TINY]
+    cmd += ["workers=1", "logger=none"]
+    sweep = subprocess.Popen(
+        [*cmd, "total_steps=3000"],
+        env=cli_env(),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while not (sweep_dir / "1" / "metrics.csv").exists():
+            assert time.monotonic() < deadline and sweep.poll() is None, "job 1 did not train"
+            time.sleep(0.2)
+        os.killpg(sweep.pid, signal.SIGINT)
+        assert sweep.wait(timeout=60) == 130
+    finally:
+        if sweep.poll() is None:
+            os.killpg(sweep.pid, signal.SIGKILL)
+    first = {p: p.read_bytes() for p in (sweep_dir / "0").rglob("*") if p.is_file()}
+    assert json.loads((sweep_dir / "0" / "job.json").read_text())["status"] == "completed"
+    resumed = subprocess.run(
+        [*cmd, "total_steps=3000"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=cli_env(),
+        cwd=tmp_path,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    study = optuna.load_study(study_name="a3c", storage=f"sqlite:///{sweep_dir}/optuna.db")
+    states = [t.state.name for t in study.trials]
+    assert states == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    assert study.trials[1].user_attrs["interrupted"] is True
+    assert [t.user_attrs["jobs"] for t in study.trials] == [[0], [1], [2], [3]]
+    assert {p: p.read_bytes() for p in first} == first  # the first job's files untouched
+    assert json.loads((sweep_dir / "1" / "job.json").read_text())["status"] == "interrupted"
+
+
+def test_a_grid_sweep_rerun_over_its_directory_runs_only_unfinished_jobs(tmp_path):
+    sweep_dir = tmp_path / "grid"
+    overrides = ("hydra/launcher=parallel_local", "workers=1", "loss.gamma=0.99,1.5", "logger=none")
+    assert _multirun(sweep_dir, *overrides).returncode != 0  # the gamma=1.5 job fails
+    done = (sweep_dir / "0" / "job.json").read_text()
+    again = _multirun(sweep_dir, *overrides)
+    assert "(done)" in again.stdout + again.stderr  # job 0 was not run again
+    assert (sweep_dir / "0" / "job.json").read_text() == done
+    records = {r["job"]: r for r in read_job_records(sweep_dir)}
+    assert records[0]["status"] == "completed" and records[1]["status"] == "failed"

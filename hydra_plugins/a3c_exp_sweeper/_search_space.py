@@ -50,11 +50,14 @@ class SearchSpace:
         """The values of every parameter, for Optuna's GridSampler (categoricals only)."""
         grid = {}
         for key, dist in self.distributions.items():
-            if not isinstance(dist, CategoricalDistribution):
+            if isinstance(dist, CategoricalDistribution):
+                grid[key] = list(dist.choices)
+            elif isinstance(dist, IntDistribution) and not dist.log:  # a range(...)
+                grid[key] = list(range(dist.low, dist.high + 1, dist.step))
+            else:
                 raise SearchSpaceError(
                     f"{key}: sampler=grid needs choice(...) or range(...) values, not an interval"
                 )
-            grid[key] = list(dist.choices)
         return grid
 
 

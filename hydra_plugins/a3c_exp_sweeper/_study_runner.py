@@ -38,7 +38,7 @@ from optuna.trial import TrialState
 
 from a3c_exp.reporting.seed_stats import aggregate
 from a3c_exp.runtime.trial import read_reports, request_prune
-from a3c_exp.sweep import JOB_RECORD
+from a3c_exp.sweep import JOB_RECORD, summarise_sweep
 
 from ._search_space import SearchSpace
 
@@ -180,6 +180,7 @@ class StudyRunner:
                 self.launcher.stop_jobs([job.handle for job in self.running])
             self._mark_interrupted()
             self.write_schedule()
+            summarise_sweep(self.sweep_dir)  # Hydra calls no end-of-sweep callback now
             sys.exit(code)
         self.write_schedule()
 
@@ -293,7 +294,8 @@ class StudyRunner:
                 if values:
                     value = aggregate(values, self.settings.aggregate)
                     run.trial.report(value, run.next_milestone)
-                    if run.trial.should_prune():
+                    # a trial whose jobs have all ended has nothing left to save
+                    if not all(j.done for j in run.jobs) and run.trial.should_prune():
                         self._prune(run)
                 run.next_milestone += every
 

@@ -1,0 +1,96 @@
+"""Pruning's worth: the same Optuna search with the median pruner and without it, side by side.
+
+Runs ``hydra/sweeper=a3c_optuna`` twice on CartPole (TPE, same sampler seed, ``n_trials``
+trials, ``parallel_local`` with ``slots`` jobs at once, every trial up to the same step budget,
+no early stop at a target) and prints, for each: the wall time of the whole command, the best
+value found, how many trials were pruned, and the slot use from the sweeper's ``schedule.csv``
+(idle slot-seconds while trials remained, i.e. from the first job's start to the last job's
+start). The ratio of the wall times is the figure to compare across days.
+
+Usage: python scripts/bench_sweep.py [--trials 16] [--steps 40000] [--slots 2] [-- key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+
+def run_sweep(sweep_dir: Path, pruner: str, args: argparse.Namespace, extra: list[str]) -> float:
+    """Run one sweep; return its wall time in seconds."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "a3c_exp.train",
+        "--multirun",
+        "hydra/sweeper=a3c_optuna",
+        "hydra/launcher=parallel_local",
+        f"hydra.launcher.array_parallelism={args.slots}",
+        f"hydra.sweep.dir={sweep_dir}",
+        f"hydra.sweeper.n_trials={args.trials}",
+        f"hydra.sweeper.pruner={pruner}",
+        "env=cartpole",
+        "workers=1",
+        f"total_steps={args.steps}",
+        "target_reward=null",
+        "checkpoint_every=0",
+        "video_every=0",
+        "logger=none",
+        *extra,
+    ]
+    start = time.monotonic()
+    with open(sweep_dir.parent / f"{pruner}.log", "w") as log:
+        subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, cwd=sweep_dir.parent)
+    return time.monotonic() - start
+
+
+def slot_use(sweep_dir: Path, slots: int) -> tuple[float, float]:
+    """(idle slot-seconds, all slot-seconds) from the first job's start to the last one's."""
+    with open(sweep_dir / "schedule.csv", newline="") as handle:
+        jobs = [
+            (float(r["started_at"]), float(r["ended_at"]))
+            for r in csv.DictReader(handle)
+            if r["started_at"] and r["ended_at"]
+        ]
+    start, end = min(s for s, _ in jobs), max(s for s, _ in jobs)
+    busy = sum(max(0.0, min(e, end) - max(s, start)) for s, e in jobs)
+    total = slots * (end - start)
+    return total - busy, total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=40_000)
+    parser.add_argument("--slots", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None, help="keep the sweeps here")
+    parser.add_argument("extra", nargs="*", help="more overrides for both sweeps")
+    args = parser.parse_args()
+    out = args.out or Path(tempfile.mkdtemp(prefix="bench_sweep_"))
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"load average before: {os.getloadavg()[0]:.2f}; sweeps in {out}")
+    results = {}
+    for pruner in ("median", "none"):
+        sweep_dir = out / pruner
+        wall = run_sweep(sweep_dir, pruner, args, args.extra)
+        found = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+        idle, total = slot_use(sweep_dir, args.slots)
+        results[pruner] = wall
+        print(
+            f"pruner={pruner:6s} wall {wall:7.1f} s  best {found.get('best_value', float('nan')):7.2f}"
+            f"  trials {found['trials']}  idle slots {idle:6.1f} of {total:7.1f} slot-s"
+            f" ({100 * idle / total:.1f}%)  load {os.getloadavg()[0]:.2f}"
+        )
+    print(f"wall time with the median pruner / without: {results['median'] / results['none']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
