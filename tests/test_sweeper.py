@@ -9,6 +9,7 @@ pruning, seeds and resume, in well under a second of machine time each.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import optuna
@@ -71,8 +72,8 @@ class ScriptedJob:
         return self.finished
 
 
-class ScriptedLauncher:
-    """Starts scripted jobs one at a time, as the project's launchers do (``start_job``)."""
+class ScriptedLaunchers:
+    """What both scripted launchers share: job directories, results, the counted pauses."""
 
     def __init__(self, sweep_dir: Path):
         self.sweep_dir = sweep_dir
@@ -84,22 +85,45 @@ class ScriptedLauncher:
     def job_dir(self, overrides, idx) -> Path:
         return self.sweep_dir / str(idx)
 
-    def start_job(self, overrides, idx) -> ScriptedJob:
-        self.active += 1
-        self.started.append((idx, list(overrides)))
-        return ScriptedJob(self, self.job_dir(overrides, idx), list(overrides), 1 + idx % 3)
-
     def job_result(self, job, overrides) -> JobReturn:
         return JobReturn(overrides=overrides, status=JobStatus.COMPLETED, _return_value=job.value)
-
-    def stop_jobs(self, jobs) -> None:
-        for job in jobs:
-            job.finished = True
 
     def sleep(self, seconds: float) -> None:
         """The sweeper's pause between two polls: count the jobs running then."""
         if len(self.started) < self.total_jobs:
             self.busy_while_waiting.append(self.active)
+
+
+class ScriptedLauncher(ScriptedLaunchers):
+    """Starts scripted jobs one at a time, as the project's launchers do (``start_job``)."""
+
+    def start_job(self, overrides, idx) -> ScriptedJob:
+        self.active += 1
+        self.started.append((idx, list(overrides)))
+        return ScriptedJob(self, self.job_dir(overrides, idx), list(overrides), 1 + idx % 3)
+
+    def stop_jobs(self, jobs) -> None:
+        for job in jobs:
+            job.finished = True
+
+
+class ScriptedBatchLauncher(ScriptedLaunchers):
+    """Only Hydra's ``launch``: a batch runs to its end before the call returns."""
+
+    def __init__(self, sweep_dir: Path):
+        super().__init__(sweep_dir)
+        self.batches: list[list[int]] = []
+
+    def launch(self, job_overrides, initial_job_idx):
+        idxs = list(range(initial_job_idx, initial_job_idx + len(job_overrides)))
+        self.batches.append(idxs)
+        jobs = [
+            ScriptedJob(self, self.job_dir(o, i), list(o), 1)
+            for o, i in zip(job_overrides, idxs, strict=True)
+        ]
+        while not all(job.done() for job in jobs):
+            time.sleep(0.01)  # the sweeper's watcher reads the reports meanwhile
+        return [self.job_result(job, job.overrides) for job in jobs]
 
 
 def _study(tmp_path: Path, pruner=None, sampler=None) -> optuna.Study:
@@ -248,3 +272,18 @@ def test_a_resumed_study_keeps_finished_trials_and_fails_the_one_cut_short(tmp_p
     assert len(finished) == 5 and runner.finished_trials() == 5  # the interrupted one not counted
     assert [idx for idx, _ in launcher.started] == [2, 3, 4]  # job numbers go on
     assert {p: p.read_text() for p in first_records} == first_records  # untouched
+
+
+def test_a_launcher_without_single_jobs_gets_batches_and_pruning_still_acts(tmp_path):
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=EVERY)
+    study = _study(tmp_path, pruner=pruner)
+    launcher = ScriptedBatchLauncher(tmp_path)
+    settings = StudySettings(8, [0], "mean", EVERY, TOTAL, poll_s=0.001)
+    space = _space("x=interval(0, 1)", "env=cartpole")
+    StudyRunner(study, space, settings, launcher, tmp_path, first_job=0, slots=2).run()
+    assert launcher.batches == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert pruned and len(study.trials) == 8
+    for trial in pruned:
+        (idx,) = trial.user_attrs["jobs"]
+        assert max(read_reports(tmp_path / str(idx))) < TOTAL  # stopped inside its batch
