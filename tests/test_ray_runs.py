@@ -187,3 +187,29 @@ def test_hydra_ray_launcher_runs_each_sweep_job_as_a_ray_task(tmp_path, ray_env)
     assert len({run.run_id for run in runs}) == 2
     assert len({run.group for run in runs}) == 1 and runs[0].group.startswith("sweep-")
     assert "_run_job pid=" in result.stdout + result.stderr  # the jobs ran as Ray tasks
+
+
+def test_optuna_sweeper_keeps_ray_slots_busy_one_job_at_a_time(tmp_path, ray_env):
+    pytest.importorskip(
+        "hydra_plugins.hydra_ray_launcher",
+        reason="hydra-ray-launcher is installed with --no-deps (see README 'Running on a cluster')",
+    )
+    import csv
+
+    sweep_dir = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "a3c_exp.train", "--multirun", f"hydra.sweep.dir={sweep_dir}"]
+    cmd += ["hydra/launcher=ray", "hydra/sweeper=a3c_optuna", "hydra.sweeper.n_trials=3"]
+    cmd += ["hydra.sweeper.pruner=none", "env=cartpole", "workers=1", "total_steps=1500"]
+    cmd += ["video_every=0", "target_reward=null", "logger=none", "checkpoint_every=0"]
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=600, env=ray_env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 job slots" in result.stdout + result.stderr  # 2 CPUs, 1 a job
+    with open(sweep_dir / "schedule.csv", newline="") as handle:
+        jobs = list(csv.DictReader(handle))
+    assert [r["status"] for r in jobs] == ["completed"] * 3
+    first_end = min(float(r["ended_at"]) for r in jobs)
+    third = max(jobs, key=lambda r: float(r["started_at"]))
+    assert float(third["started_at"]) >= first_end  # started when a slot freed, not before
+    assert "_run_job pid=" in result.stdout + result.stderr  # the jobs ran as Ray tasks
