@@ -114,6 +114,24 @@ def write_job_record(job_dir: Path, record: dict[str, Any]) -> None:
     (Path(job_dir) / JOB_RECORD).write_text(json.dumps(record, indent=2, default=str))
 
 
+def completed_record(job_dir: Path, overrides: Sequence[str]) -> dict[str, Any] | None:
+    """The record in ``job_dir`` if it is of a completed job with these overrides, else None.
+
+    A sweep run again over its own directory does not redo such a job (the launchers skip it,
+    and a job started anyway returns the recorded objective); failed, interrupted, pruned or
+    never-started jobs run again.
+    """
+    path = Path(job_dir) / JOB_RECORD
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    task = [o for o in overrides if not o.startswith("hydra.")]
+    if record.get("status") != "completed" or list(record.get("overrides") or []) != task:
+        return None
+    return record
+
+
 def read_job_records(sweep_dir: Path) -> list[dict[str, Any]]:
     """Records of every job under ``sweep_dir``, best objective first, failures last."""
     records = []

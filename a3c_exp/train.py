@@ -212,10 +212,15 @@ def _hydra_entry(cfg: DictConfig) -> float:
     from hydra.types import RunMode
 
     from a3c_exp.runtime.exit_codes import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK
-    from a3c_exp.sweep import write_job_record
+    from a3c_exp.sweep import completed_record, write_job_record
 
     hydra_cfg = HydraConfig.get()
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    if in_sweep:
+        done = completed_record(Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task))
+        if done is not None:  # a sweep run again over its own directory
+            log.info("job %s completed before (job.json): not run again", done.get("job"))
+            return done.get("objective")
     record: dict[str, Any] = {
         "job": hydra_cfg.job.num if in_sweep else 0,
         "overrides": list(hydra_cfg.overrides.task),

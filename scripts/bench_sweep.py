@@ -84,8 +84,9 @@ def main() -> None:
         found = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
         idle, total = slot_use(sweep_dir, args.slots)
         results[pruner] = wall
+        best = found.get("best_value", float("nan"))
         print(
-            f"pruner={pruner:6s} wall {wall:7.1f} s  best {found.get('best_value', float('nan')):7.2f}"
+            f"pruner={pruner:6s} wall {wall:7.1f} s  best {best:7.2f}"
             f"  trials {found['trials']}  idle slots {idle:6.1f} of {total:7.1f} slot-s"
             f" ({100 * idle / total:.1f}%)  load {os.getloadavg()[0]:.2f}"
         )

@@ -268,13 +268,19 @@ def test_a_stopped_optuna_sweep_resumes_where_it_stopped(tmp_path):
     assert json.loads((sweep_dir / "1" / "job.json").read_text())["status"] == "interrupted"
 
 
-def test_a_grid_sweep_rerun_over_its_directory_runs_only_unfinished_jobs(tmp_path):
+@pytest.mark.parametrize(
+    ("launcher", "skipped"),
+    [("parallel_local", "(done)"), ("basic", "completed before (job.json): not run again")],
+)
+def test_a_grid_sweep_rerun_over_its_directory_runs_only_unfinished_jobs(
+    tmp_path, launcher, skipped
+):
     sweep_dir = tmp_path / "grid"
-    overrides = ("hydra/launcher=parallel_local", "workers=1", "loss.gamma=0.99,1.5", "logger=none")
+    overrides = (f"hydra/launcher={launcher}", "workers=1", "loss.gamma=0.99,1.5", "logger=none")
     assert _multirun(sweep_dir, *overrides).returncode != 0  # the gamma=1.5 job fails
     done = (sweep_dir / "0" / "job.json").read_text()
     again = _multirun(sweep_dir, *overrides)
-    assert "(done)" in again.stdout + again.stderr  # job 0 was not run again
+    assert skipped in again.stdout + again.stderr  # job 0 was not run again
     assert (sweep_dir / "0" / "job.json").read_text() == done
     records = {r["job"]: r for r in read_job_records(sweep_dir)}
     assert records[0]["status"] == "completed" and records[1]["status"] == "failed"

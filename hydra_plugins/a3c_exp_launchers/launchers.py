@@ -37,7 +37,7 @@ from hydra_plugins.hydra_submitit_launcher import submitit_launcher as stock
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from a3c_exp.sweep import JOB_RECORD
+from a3c_exp.sweep import completed_record
 
 log = logging.getLogger(__name__)
 
@@ -270,22 +270,9 @@ class _Finished:
 
 
 def completed_result(job_dir: Path, overrides: Sequence[str]) -> JobReturn | None:
-    """The result of a completed earlier run of this job in ``job_dir``, or None.
-
-    A record counts when its status is ``completed`` and its overrides are these: a rerun of a
-    sweep over its own directory skips such jobs and runs the others (failed, interrupted,
-    pruned or never started).
-    """
-    path = job_dir / JOB_RECORD
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if record.get("status") != "completed" or list(record.get("overrides") or []) != list(
-        filter_overrides(overrides)
-    ):
+    """The result of a completed earlier run of this job in ``job_dir``, or None."""
+    record = completed_record(job_dir, filter_overrides(overrides))
+    if record is None:
         return None
     return JobReturn(
         overrides=list(overrides),
