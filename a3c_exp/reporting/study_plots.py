@@ -106,6 +106,8 @@ def plot_study(study: optuna.Study, out_dir: Path, objective: str = "objective")
         ),
     }
     written = []
+    # the slice view's categorical axes make matplotlib log a note per plot at INFO level
+    logging.getLogger("matplotlib.category").setLevel(logging.WARNING)
     # optuna's views switch the global style to ggplot: keep that inside this block
     with matplotlib.rc_context(), warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

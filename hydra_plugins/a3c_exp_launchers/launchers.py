@@ -199,7 +199,7 @@ class BoundedLocalLauncher(_PerJobParams, stock.LocalLauncher):
         pending = [index for index, result in enumerate(results) if result is None]
         log.info(f"at most {limit} of {len(pending)} jobs at a time")
         running: dict[int, Any] = {}
-        with _interrupt_on_sigterm():
+        with interrupt_on_sigterm():
             try:
                 while pending or running:
                     while pending and len(running) < limit:
@@ -300,7 +300,7 @@ def _controllers_in_own_session() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _interrupt_on_sigterm() -> Iterator[None]:
+def interrupt_on_sigterm() -> Iterator[None]:
     """Treat SIGTERM to the sweep like Ctrl-C, so running jobs are stopped, not orphaned."""
 
     def handle(signum: int, frame: Any) -> None:

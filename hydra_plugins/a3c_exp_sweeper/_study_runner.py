@@ -39,6 +39,7 @@ from optuna.trial import TrialState
 from a3c_exp.reporting.seed_stats import aggregate
 from a3c_exp.runtime.trial import read_reports, request_prune
 from a3c_exp.sweep import JOB_RECORD, summarise_sweep
+from hydra_plugins.a3c_exp_launchers.launchers import interrupt_on_sigterm
 
 from ._search_space import SearchSpace
 
@@ -167,12 +168,13 @@ class StudyRunner:
 
     # ------------------------------------------------------------------------------ running
     def run(self) -> None:
-        """Run trials until ``n_trials`` have finished; on Ctrl-C stop the jobs, exit 130."""
+        """Run trials until ``n_trials`` have finished; Ctrl-C or SIGTERM: stop jobs, exit 130."""
         try:
-            if hasattr(self.launcher, "start_job"):
-                self._run_per_slot()
-            else:
-                self._run_in_batches()
+            with interrupt_on_sigterm():  # a SIGTERM stops the sweep as Ctrl-C does
+                if hasattr(self.launcher, "start_job"):
+                    self._run_per_slot()
+                else:
+                    self._run_in_batches()
         except (KeyboardInterrupt, SystemExit) as stop:
             code = stop.code if isinstance(stop, SystemExit) else EXIT_INTERRUPTED
             if isinstance(stop, KeyboardInterrupt) and hasattr(self.launcher, "stop_jobs"):
