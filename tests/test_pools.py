@@ -11,6 +11,7 @@ import os
 import signal
 import tempfile
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -156,3 +157,18 @@ def test_worker_lost_past_the_restart_limit_fails_the_pool(compose_train, tmp_pa
     finally:
         pool.stop(grace=0.0)
         pool.close()
+
+
+def test_step_lock_lives_on_the_node_not_in_the_run_directory(compose_train, tmp_path):
+    """The run directory may be on a shared file system where flock does not hold."""
+    pool, steps = _pool(compose_train, tmp_path, "local")
+    lock = Path(pool._lock.path)
+    try:
+        pool.start()
+        _train_until(pool, steps, 2)
+        assert lock.is_file() and tmp_path not in lock.parents
+        pool.stop(grace=2.0)
+    finally:
+        pool.close()
+    assert not lock.parent.exists()  # its folder goes with the pool
+    assert not list(tmp_path.rglob("*.lock"))

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Callable
 from multiprocessing import connection as mp_connection
@@ -71,8 +73,11 @@ class LocalPool:
         self._stop_event = self._ctx.Event()
         # flock, not multiprocessing.Lock: a worker killed inside the step must not freeze the
         # others (the kernel releases the lock of a dead process). Snapshots always take it;
-        # workers take it for their step unless lock_optimizer_step=false.
-        self._lock = FileLock(self.run_dir / ".optimizer.lock")
+        # workers take it for their step unless lock_optimizer_step=false. Its file lives in a
+        # temporary folder of this node, not in the run directory: that is often on a shared
+        # file system, where flock may be unsupported or slow.
+        self._lock_dir = Path(tempfile.mkdtemp(prefix="a3c-step-lock-"))
+        self._lock = FileLock(self._lock_dir / "optimizer.lock")
         # optimizer steps applied by all workers, counted under the lock where the step happens
         self._applied = torch.tensor(int(applied_before), dtype=torch.int64).share_memory_()
         self._workers: list[Any] = []
@@ -249,4 +254,5 @@ class LocalPool:
         return updates
 
     def close(self) -> None:
-        """Nothing left to release once the workers are stopped."""
+        """Remove the step lock's folder (the workers are stopped by then)."""
+        shutil.rmtree(self._lock_dir, ignore_errors=True)
