@@ -132,7 +132,11 @@ class Run:
             if reason:
                 return reason
             if next_checkpoint is not None and self.stats.global_step >= next_checkpoint:
-                self._save_checkpoint(periodic=True)
+                try:
+                    self._save_checkpoint(periodic=True)
+                except (PoolError, OSError) as err:  # server lost, disk full: the run ends
+                    self._failure = f"periodic checkpoint not written: {err}"
+                    return "worker_failed"
                 next_checkpoint = (self.stats.global_step // every + 1) * every
 
     def _report(self) -> None:
