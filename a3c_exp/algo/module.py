@@ -1,9 +1,11 @@
 """``A3CModule``: the Lightning module wrapping the global ActorCritic.
 
-It owns the network, the loss, the optimizer config and the checkpoint format. Training itself is
-asynchronous (see ``a3c_exp.runtime``), so Lightning's Trainer is not used; the module is the one
-place that says what the model is and how its checkpoints look, and
-``A3CModule.load_from_checkpoint(path)`` rebuilds it from a checkpoint alone.
+What Lightning provides here, and only that: the module holds the network, its loss
+coefficients and its optimizer config (``configure_optimizers`` builds the shared optimizer),
+saves them as hyperparameters, and so defines the checkpoint format, which
+``A3CModule.load_from_checkpoint(path)`` reads back to rebuild the module alone. Training is
+asynchronous (see ``a3c_exp.runtime``): Lightning's Trainer and its training hooks are not
+used; every worker computes its loss with ``a3c_exp.algo.learning.rollout_loss``.
 
 A checkpoint is data, never code: its stored config is type-checked section by section, keys
 that would make Hydra call something (``_target_`` ...) are refused, and the network and the
@@ -17,9 +19,6 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from a3c_exp.algo.learning import rollout_loss
-from a3c_exp.algo.losses import LossTerms
-from a3c_exp.algo.rollout import Rollout
 from a3c_exp.config import (
     LossConfig,
     parse_model,
@@ -37,7 +36,7 @@ CHECKPOINT_FORMAT = 2
 
 
 class A3CModule(pl.LightningModule):
-    """The global actor-critic, its loss and its (shared) optimizer.
+    """The global actor-critic, its loss coefficients and its (shared) optimizer's config.
 
     Args:
         cfg: the training config as plain data (saved as hyperparameters); only its ``model``,
@@ -61,14 +60,6 @@ class A3CModule(pl.LightningModule):
     ) -> tuple[torch.Tensor, torch.Tensor, RecurrentState]:
         """One acting step: logits, value and next recurrent state."""
         return self.net(obs, state)
-
-    def loss(self, rollout: Rollout) -> LossTerms:
-        """The A3C loss of one rollout under this module's loss coefficients."""
-        return rollout_loss(self.net, rollout, self.loss_config)
-
-    def training_step(self, batch: Rollout, batch_idx: int = 0) -> torch.Tensor:
-        """Lightning hook: the total loss of a rollout (workers call ``rollout_loss`` directly)."""
-        return self.loss(batch).total
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """The registered shared optimizer ``optim.name`` over the network (state shared)."""
