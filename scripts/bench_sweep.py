@@ -5,9 +5,12 @@ trials, ``parallel_local`` with ``slots`` jobs at once, every trial up to the sa
 no early stop at a target) and prints, for each: the wall time of the whole command, the best
 value found, how many trials were pruned, and the slot use from the sweeper's ``schedule.csv``
 (idle slot-seconds while trials remained, i.e. from the first job's start to the last job's
-start). The ratio of the wall times is the figure to compare across days.
+start). The ratio of the wall times is the figure to compare across days. ``--together`` runs
+both sweeps at the same time, so both see the same machine (the one still running when the
+other ends gets the whole machine then: that favours the search without pruning).
 
-Usage: python scripts/bench_sweep.py [--trials 16] [--steps 40000] [--slots 2] [-- key=value ...]
+Usage: python scripts/bench_sweep.py [--trials 16] [--steps 40000] [--slots 2] [--together]
+                                     [-- key=value ...]
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from pathlib import Path
 import yaml
 
 
-def run_sweep(sweep_dir: Path, pruner: str, args: argparse.Namespace, extra: list[str]) -> float:
-    """Run one sweep; return its wall time in seconds."""
+def start_sweep(
+    sweep_dir: Path, pruner: str, args: argparse.Namespace, extra: list[str]
+) -> subprocess.Popen:
+    """Start one sweep (its log beside its directory)."""
     cmd = [
         sys.executable,
         "-m",
@@ -46,10 +51,21 @@ def run_sweep(sweep_dir: Path, pruner: str, args: argparse.Namespace, extra: lis
         "logger=none",
         *extra,
     ]
-    start = time.monotonic()
-    with open(sweep_dir.parent / f"{pruner}.log", "w") as log:
-        subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, cwd=sweep_dir.parent)
-    return time.monotonic() - start
+    log = open(sweep_dir.parent / f"{pruner}.log", "w")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=sweep_dir.parent)
+
+
+def wait(sweeps: dict[str, subprocess.Popen], start: float) -> dict[str, float]:
+    """Wait for every sweep; return each one's wall time from ``start``."""
+    walls: dict[str, float] = {}
+    while len(walls) < len(sweeps):
+        for name, sweep in sweeps.items():
+            if name not in walls and sweep.poll() is not None:
+                if sweep.returncode != 0:
+                    raise SystemExit(f"sweep {name} exited {sweep.returncode}")
+                walls[name] = time.monotonic() - start
+        time.sleep(0.5)
+    return walls
 
 
 def slot_use(sweep_dir: Path, slots: int) -> tuple[float, float]:
@@ -72,25 +88,33 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40_000)
     parser.add_argument("--slots", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="keep the sweeps here")
+    parser.add_argument("--together", action="store_true", help="run both sweeps at once")
     parser.add_argument("extra", nargs="*", help="more overrides for both sweeps")
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="bench_sweep_"))
     out.mkdir(parents=True, exist_ok=True)
     print(f"load average before: {os.getloadavg()[0]:.2f}; sweeps in {out}")
-    results = {}
-    for pruner in ("median", "none"):
+    walls: dict[str, float] = {}
+    if args.together:
+        start = time.monotonic()
+        sweeps = {p: start_sweep(out / p, p, args, args.extra) for p in ("median", "none")}
+        walls = wait(sweeps, start)
+    else:
+        for pruner in ("median", "none"):
+            start = time.monotonic()
+            walls.update(wait({pruner: start_sweep(out / pruner, pruner, args, args.extra)}, start))
+    for pruner, wall in walls.items():
         sweep_dir = out / pruner
-        wall = run_sweep(sweep_dir, pruner, args, args.extra)
         found = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
         idle, total = slot_use(sweep_dir, args.slots)
-        results[pruner] = wall
         best = found.get("best_value", float("nan"))
         print(
             f"pruner={pruner:6s} wall {wall:7.1f} s  best {best:7.2f}"
             f"  trials {found['trials']}  idle slots {idle:6.1f} of {total:7.1f} slot-s"
-            f" ({100 * idle / total:.1f}%)  load {os.getloadavg()[0]:.2f}"
+            f" ({100 * idle / total:.1f}%)"
         )
-    print(f"wall time with the median pruner / without: {results['median'] / results['none']:.2f}")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    print(f"wall time with the median pruner / without: {walls['median'] / walls['none']:.2f}")
 
 
 if __name__ == "__main__":

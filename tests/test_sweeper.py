@@ -287,3 +287,36 @@ def test_a_launcher_without_single_jobs_gets_batches_and_pruning_still_acts(tmp_
     for trial in pruned:
         (idx,) = trial.user_attrs["jobs"]
         assert max(read_reports(tmp_path / str(idx))) < TOTAL  # stopped inside its batch
+
+
+@pytest.mark.parametrize(
+    ("override", "line"),
+    [
+        (
+            "hydra.sweeper.pruner=bogus",
+            "hydra.sweeper.pruner='bogus': allowed: median, successive_halving, hyperband, none",
+        ),
+        (
+            "hydra.sweeper.sampler=grid",
+            "optim.lr: sampler=grid needs choice(...) or range(...) values, not an interval",
+        ),
+        (
+            "hydra.sweeper.seeds_per_trial=0",
+            "hydra.sweeper.seeds_per_trial=0: must be an integer >= 1",
+        ),
+        ("seed=0,1", "seed: not a search parameter here; use hydra.sweeper.seeds_per_trial=K"),
+    ],
+)
+def test_a_bad_sweeper_setting_is_one_line_before_any_job(tmp_path, override, line):
+    import subprocess
+    import sys
+
+    from tests.helpers import cli_env
+
+    sweep_dir = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "a3c_exp.train", "--multirun", "hydra/sweeper=a3c_optuna"]
+    cmd += ["env=cartpole", f"hydra.sweep.dir={sweep_dir}", override]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=cli_env())
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: {line}"]
+    assert not sweep_dir.exists()  # nothing started, nothing written
