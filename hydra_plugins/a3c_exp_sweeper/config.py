@@ -31,10 +31,10 @@ class A3COptunaSweeperConf:
     # each job reports its running objective this many times over total_steps, at the same env
     # steps in every trial (total_steps * k / reports_per_trial): pruners compare those
     reports_per_trial: int = 10
-    pruner_startup_trials: int = 4  # median: finished trials before any trial is pruned
+    pruner_startup_trials: int = 5  # median: finished trials before any trial is pruned
     # median: reports a trial makes before it can be pruned (its warm-up);
     # successive_halving, hyperband: reports before the first rung
-    pruner_warmup_reports: int = 1
+    pruner_warmup_reports: int = 2
     reduction_factor: int = 3  # successive_halving, hyperband: 1 / this of trials go on a rung
     poll_s: float = 0.2  # seconds between two looks at the running jobs
     # key: a sweep in Hydra's grammar (choice, range, interval, tag(log, interval))
