@@ -215,6 +215,18 @@ class TrainConfig:
     trial_report_every: int | None = None
 
 
+@dataclass(frozen=True)
+class EvalConfig:
+    """Every knob of an evaluation (``python -m a3c_exp.evaluate``; conf/eval.yaml)."""
+
+    checkpoint: str = MISSING  # a checkpoint written by a3c_exp.train (.../checkpoints/last.ckpt)
+    episodes: int = 20  # episodes to play
+    greedy: bool = False  # true: take the most probable action; false: sample from the policy
+    seed: int = 12345  # seed of the evaluation episodes (different from training seeds)
+    record: bool = False  # write a GIF of the first episode into the output directory
+    max_steps: int = 100_000  # safety cap on the steps of one episode
+
+
 def thawed_schema(cls: type) -> DictConfig:
     """The structured config of a frozen dataclass, writable so Hydra can merge into it.
 
@@ -365,6 +377,22 @@ def typed_config(cfg: DictConfig | Mapping[str, Any]) -> TrainConfig:
 def load_config(cfg: DictConfig | Mapping[str, Any]) -> TrainConfig:
     """``typed_config`` then ``validate``: the one way a run gets its config."""
     return validate(typed_config(cfg))
+
+
+def load_eval_config(cfg: DictConfig | Mapping[str, Any]) -> EvalConfig:
+    """The composed evaluation config as a checked, frozen ``EvalConfig`` (one-line errors)."""
+    if isinstance(cfg, DictConfig) and OmegaConf.is_missing(cfg, "checkpoint"):
+        raise ConfigError(
+            "checkpoint=???: required: the checkpoint to evaluate, e.g. "
+            "checkpoint=outputs/<date>/<time>/checkpoints/last.ckpt"
+        )
+    data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    data = {k: v for k, v in data.items() if k != "hydra"}
+    eval_cfg = parse_section(EvalConfig, data, "")
+    for key in ("episodes", "max_steps"):
+        value = getattr(eval_cfg, key)
+        _check(value >= 1, key, value, "must be an integer >= 1")
+    return eval_cfg
 
 
 def as_plain_data(cfg: Any) -> dict[str, Any]:

@@ -298,3 +298,25 @@ def test_cli_rejects_bad_values_in_one_line_before_any_worker(tmp_path, args, ex
 )
 def test_workers_are_pinned_when_they_fill_the_machine(setting, workers, expected):
     assert pins_cpus(setting, workers, cpus=2) is expected
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], "error: checkpoint=???: required: the checkpoint to evaluate"),
+        (["checkpoint=/nonexistent.ckpt", "episodes=0"], "error: episodes=0: must be an integer"),
+        (["checkpoint=/nonexistent.ckpt"], "error: checkpoint /nonexistent.ckpt: no such file"),
+    ],
+)
+def test_evaluate_refuses_bad_input_in_one_line(tmp_path, args, expected):
+    result = subprocess.run(
+        [sys.executable, "-m", "a3c_exp.evaluate", *args, f"hydra.run.dir={tmp_path}/eval"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(expected), result.stderr
