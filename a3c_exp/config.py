@@ -10,16 +10,19 @@ string: each part of the program receives the typed section it needs.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
+import typing
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+from omegaconf import MISSING, AnyNode, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
+from omegaconf.nodes import IntegerNode
 
 OBJECTIVES = ("final_mean_reward", "best_mean_reward", "steps_per_second")
 """Summary values a job can return to a Hydra sweeper as its objective."""
@@ -239,6 +242,35 @@ def thawed_schema(cls: type) -> DictConfig:
     return node
 
 
+def composition_schema(cls: type) -> DictConfig:
+    """``thawed_schema`` with its integer fields untyped: what Hydra composes into.
+
+    A whole-number float such as ``total_steps=1e6`` must reach ``typed_config`` (which turns
+    it into an int, and refuses ``2.5`` in one line) instead of failing Hydra's merge.
+    """
+    node = thawed_schema(cls)
+    _untype_integers(node)
+    return node
+
+
+def _untype_integers(node: DictConfig) -> None:
+    content = node.__dict__["_content"]
+    for key in list(content):
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            _untype_integers(child)
+        elif isinstance(child, IntegerNode) or (
+            isinstance(child, ListConfig) and child._metadata.element_type is int
+        ):
+            value = OmegaConf.to_container(child) if isinstance(child, ListConfig) else child
+            plain = child._value() if isinstance(child, IntegerNode) else value
+            content[key] = (
+                AnyNode(plain, key=key, parent=node)
+                if isinstance(child, IntegerNode)
+                else ListConfig(plain, key=key, parent=node)
+            )
+
+
 def _clear_readonly(node: Any) -> None:
     OmegaConf.set_readonly(node, None)
     keys = node.keys() if isinstance(node, DictConfig) else range(len(node))
@@ -253,7 +285,7 @@ def register_configs() -> None:
     if not OmegaConf.has_resolver("cpu_count"):
         OmegaConf.register_new_resolver("cpu_count", available_cpus)
     cs = ConfigStore.instance()
-    cs.store(name="train_schema", node=thawed_schema(TrainConfig))
+    cs.store(name="train_schema", node=composition_schema(TrainConfig))
 
 
 def _check(condition: bool, key: str, value: Any, allowed: str) -> None:
@@ -292,9 +324,49 @@ def refuse_call_keys(data: Any, path: str = "") -> None:
             refuse_call_keys(value, f"{path}[{index}]")
 
 
+def whole_numbers(cls: type, data: Any, key: str) -> Any:
+    """``data`` with a whole-number float turned into an int wherever ``cls`` asks for an int
+    (``total_steps=1e6``), in nested sections and lists too; any other float there is refused.
+
+    Raises ConfigError (one line) for a float that is not whole or a string that is no integer.
+    """
+    if not isinstance(data, Mapping) or not dataclasses.is_dataclass(cls):
+        return data
+    hints = typing.get_type_hints(cls)
+    converted = dict(data)
+    for item in dataclasses.fields(cls):
+        if item.name not in converted:
+            continue
+        where = f"{key}.{item.name}" if key else item.name
+        hint = hints[item.name]
+        args = typing.get_args(hint)
+        if dataclasses.is_dataclass(hint):
+            converted[item.name] = whole_numbers(hint, converted[item.name], where)
+        elif hint is int or (int in args and type(None) in args):
+            converted[item.name] = _as_int(converted[item.name], where)
+        elif list in (hint, typing.get_origin(hint)) or any(
+            typing.get_origin(arg) is list for arg in args
+        ):
+            inner = [typing.get_args(arg) for arg in (hint, *args) if typing.get_origin(arg)]
+            value = converted[item.name]
+            if (int,) in inner and isinstance(value, list | tuple):
+                converted[item.name] = [_as_int(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    return converted
+
+
+def _as_int(value: Any, key: str) -> Any:
+    if isinstance(value, float):
+        _check(value.is_integer(), key, value, "must be a whole number (an integer)")
+        return int(value)
+    if isinstance(value, str) and not value.lstrip("+-").isdigit():
+        raise ConfigError(f"{key}={value!r}: must be an integer")
+    return value
+
+
 def parse_section(cls: type, data: Any, key: str) -> Any:
     """``data`` merged into ``cls``'s schema and built as ``cls`` (unknown keys and wrong types
-    refused with one line naming ``key``)."""
+    refused with one line naming ``key``; whole-number floats taken as integers)."""
+    data = whole_numbers(cls, data, key)
     try:
         return OmegaConf.to_object(OmegaConf.merge(thawed_schema(cls), data))
     except OmegaConfBaseException as err:

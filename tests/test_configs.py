@@ -214,7 +214,25 @@ BAD_VALUES = [
     ("pin_cpus=sometimes", "pin_cpus='sometimes': allowed: true, false, auto"),
     ("logger.mode=sometimes", "logger.mode='sometimes'"),
     ("resume=/nonexistent.ckpt", "resume='/nonexistent.ckpt'"),
+    ("total_steps=1000000.5", "total_steps=1000000.5: must be a whole number"),
+    ("env.frame_size=84.5", "env.frame_size=84.5: must be a whole number"),
+    ("model.channels=[16,32.5]", "model.channels[1]=32.5: must be a whole number"),
 ]
+
+
+def test_whole_number_floats_are_taken_where_an_integer_is_asked(compose_train):
+    cfg = load_config(
+        compose_train(["total_steps=1e6", "workers=2.0", "model.channels=[16.0,32]", "seed=1e1"])
+    )
+    assert (cfg.total_steps, cfg.workers, cfg.model.channels, cfg.seed) == (
+        1_000_000,
+        2,
+        [16, 32],
+        10,
+    )
+    assert all(
+        type(v) is int for v in (cfg.total_steps, cfg.workers, cfg.seed, *cfg.model.channels)
+    )
 
 
 @pytest.mark.parametrize(("override", "message"), BAD_VALUES)
@@ -256,7 +274,8 @@ def test_composed_config_has_no_unresolved_interpolations(compose_train):
         ),
         (["--multirun", "env=nope,cartpole"], "error: env='nope': unknown env option; allowed:"),
         (["lossx.gamma=1"], "error: Could not override 'lossx.gamma'."),
-        (["workers=abc"], "error: Error merging override workers=abc"),
+        (["workers=abc"], "error: workers='abc': must be an integer"),
+        (["total_steps=2.5"], "error: total_steps=2.5: must be a whole number (an integer)"),
         (["workers=[1"], "error: workers=[1: no viable alternative at input '[1'"),
         (["lock_optimizer_step=false"], "error: lock_optimizer_step=False: false needs"),
         (["loss.gamma=1.5"], "error: loss.gamma=1.5: must be in (0, 1]"),
