@@ -1,5 +1,8 @@
 """Environments: the ViZDoom env is a proper gymnasium env; gym ids go through the same factory."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -8,6 +11,7 @@ from gymnasium.utils.env_checker import check_env
 from a3c_exp.config import EnvConfig
 from a3c_exp.envs import make_env, probe_env_spec
 from a3c_exp.envs.vizdoom_env import VizDoomEnv
+from tests.helpers import cli_env
 
 DOOM = EnvConfig(
     name="doom",
@@ -135,3 +139,19 @@ def test_generic_atari_env_takes_any_ale_id(compose_train):
     cfg = load_config(compose_train(["env=atari", "env.id=ALE/Breakout-v5"]))
     spec = probe_env_spec(cfg.env)
     assert spec.obs_shape == (4, 84, 84) and spec.n_actions == 4
+
+
+def test_rendering_a_gym_env_for_video_prints_no_display_error(tmp_path):
+    # pygame's SDL looked for a display and printed "error: XDG_RUNTIME_DIR is invalid ..."
+    code = (
+        "from a3c_exp.config import EnvConfig; from a3c_exp.envs import make_env; "
+        "env = make_env(EnvConfig(name='c', kind='gym', id='CartPole-v1'), "
+        "render_mode='rgb_array'); env.reset(seed=0); print(env.render().shape); env.close()"
+    )
+    env = {k: v for k, v in cli_env().items() if k not in ("XDG_RUNTIME_DIR", "SDL_VIDEODRIVER")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(400, 600, 3)"
+    assert result.stderr.strip() == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,19 @@ def register_atari() -> None:
     import ale_py
 
     gym.register_envs(ale_py)
+
+
+def headless_renderer() -> None:
+    """Let gymnasium's pygame renderers draw off-screen without looking for a display.
+
+    Rendering frames for a video initialises SDL's video subsystem, which without a display
+    server prints ``error: XDG_RUNTIME_DIR is invalid or not set in the environment.`` (a
+    warning that reads like a failure). SDL's ``dummy`` driver renders the same frames with no
+    display; a driver the user chose (``SDL_VIDEODRIVER``) is kept. Called where an env that
+    renders is made (a worker recording videos, an evaluation with ``record=true``), never at
+    import.
+    """
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 
 @dataclass(frozen=True)
@@ -40,6 +54,8 @@ def make_env(
     Seeding happens at the first ``reset(seed=...)``, as gymnasium intends.
     """
     kind = env_cfg.kind
+    if render_mode == "rgb_array" and kind != "vizdoom":
+        headless_renderer()
     if kind == "vizdoom":
         from a3c_exp.envs.vizdoom_env import VizDoomEnv
 
