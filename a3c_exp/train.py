@@ -70,6 +70,13 @@ def train(composed: DictConfig) -> RunResult:
     cfg = prepare(load_config(composed), hydra_cfg)
     run_dir = Path(hydra_cfg.runtime.output_dir)
     check_writable(run_dir)
+    if cfg.runtime.kind == "ray":
+        from a3c_exp.runtime.cluster import UnreachableCluster, check_ray_address
+
+        try:
+            check_ray_address(cfg.runtime.address)
+        except UnreachableCluster as err:
+            raise ConfigError(str(err)) from None
 
     import numpy as np
     import torch

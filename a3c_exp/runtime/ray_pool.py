@@ -194,7 +194,13 @@ class RayPool:
             init["num_cpus"] = available_cpus()
         else:
             init["address"] = runtime.address
-        ray.init(logging_level=logging.WARNING, **init)
+        try:
+            ray.init(logging_level=logging.WARNING, **init)
+        except ConnectionError as err:  # e.g. something that is not Ray answered at the address
+            from a3c_exp.config import ConfigError
+
+            reason = str(err).strip().splitlines()[0]
+            raise ConfigError(f"runtime.address={runtime.address!r}: {reason}") from None
         try:
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
