@@ -86,7 +86,8 @@ def evaluate(composed: DictConfig) -> dict[str, Any]:
 
     import numpy as np
 
-    from a3c_exp.checkpoint import CheckpointError, module_from_checkpoint
+    from a3c_exp.algo.module import module_from_checkpoint
+    from a3c_exp.checkpoint import CheckpointError
 
     path = Path(cfg.checkpoint).expanduser()
     module, _ = module_from_checkpoint(path)

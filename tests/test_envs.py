@@ -11,6 +11,7 @@ from gymnasium.utils.env_checker import check_env
 from a3c_exp.config import EnvConfig
 from a3c_exp.envs import make_env, probe_env_spec
 from a3c_exp.envs.vizdoom_env import VizDoomEnv
+from a3c_exp.runtime.checks import load_validated
 from tests.helpers import cli_env
 
 DOOM = EnvConfig(
@@ -96,10 +97,10 @@ def test_vizdoom_spec(tmp_path):
 
 def test_atari_pong_preset_has_its_measured_frame_size_and_network(compose_train):
     """Pong: the paper's preprocessing at 42x42 and three 3x3 convs (conf/env/atari_pong.yaml)."""
-    from a3c_exp.config import load_config
+
     from a3c_exp.models import build_model
 
-    cfg = load_config(compose_train(["env=atari_pong"]))
+    cfg = load_validated(compose_train(["env=atari_pong"]))
     env = make_env(cfg.env)
     try:
         assert env.observation_space.shape == (4, 42, 42)
@@ -122,10 +123,10 @@ def test_atari_pong_preset_has_its_measured_frame_size_and_network(compose_train
 
 
 def test_generic_atari_preset_has_the_papers_preprocessing_and_network(compose_train):
-    from a3c_exp.config import load_config
+
     from a3c_exp.models import build_model
 
-    cfg = load_config(compose_train(["env=atari"]))
+    cfg = load_validated(compose_train(["env=atari"]))
     spec = probe_env_spec(cfg.env)
     assert spec.obs_shape == (4, 84, 84)
     net = build_model(cfg.model, spec.obs_shape, spec.n_actions)
@@ -134,9 +135,8 @@ def test_generic_atari_preset_has_the_papers_preprocessing_and_network(compose_t
 
 
 def test_generic_atari_env_takes_any_ale_id(compose_train):
-    from a3c_exp.config import load_config
 
-    cfg = load_config(compose_train(["env=atari", "env.id=ALE/Breakout-v5"]))
+    cfg = load_validated(compose_train(["env=atari", "env.id=ALE/Breakout-v5"]))
     spec = probe_env_spec(cfg.env)
     assert spec.obs_shape == (4, 84, 84) and spec.n_actions == 4
 

@@ -22,8 +22,8 @@ import psutil
 import pytest
 import yaml
 
-from a3c_exp.config import available_cpus
 from a3c_exp.overrides import CONFIG_DIR
+from a3c_exp.runtime.cpus import available_cpus
 from a3c_exp.sweep import read_job_records
 from hydra_plugins.a3c_exp_launchers.launchers import BoundedLocalLauncher
 from tests.helpers import cli_env

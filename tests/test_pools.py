@@ -16,8 +16,9 @@ import psutil
 import pytest
 
 from a3c_exp.algo.module import A3CModule
-from a3c_exp.config import as_plain_data, load_config
+from a3c_exp.config import as_plain_data
 from a3c_exp.envs import EnvSpec
+from a3c_exp.runtime.checks import load_validated
 
 BACKENDS = ["local", pytest.param("ray", marks=pytest.mark.slow)]
 RAY_PROCESSES = ("raylet", "gcs_server", "ray::")
@@ -67,7 +68,7 @@ def _wait_for_ray_to_exit(ray_tmpdir: str, timeout: float = 30.0) -> list[psutil
 
 
 def _pool(compose_train, tmp_path, backend, *overrides):
-    cfg = load_config(
+    cfg = load_validated(
         compose_train(
             [
                 "env=cartpole",
