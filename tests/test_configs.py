@@ -273,7 +273,12 @@ def test_composed_config_has_no_unresolved_interpolations(compose_train):
             "error: env='nope': unknown env option; allowed: atari, atari_pong, cartpole",
         ),
         (["--multirun", "env=nope,cartpole"], "error: env='nope': unknown env option; allowed:"),
-        (["lossx.gamma=1"], "error: Could not override 'lossx.gamma'."),
+        (["lossx.gamma=1"], "error: lossx.gamma=1: not a key of TrainConfig; allowed: env, "),
+        (["loss.gammma=0.9"], "error: loss.gammma=0.9: not a key of LossConfig; allowed: gamma,"),
+        (
+            ["runtime=local", "runtime.address=auto"],
+            "error: runtime.address=auto: not a key of LocalRuntimeConfig; allowed: kind",
+        ),
         (["workers=abc"], "error: workers='abc': must be an integer"),
         (["total_steps=2.5"], "error: total_steps=2.5: must be a whole number (an integer)"),
         (["workers=[1"], "error: workers=[1: no viable alternative at input '[1'"),

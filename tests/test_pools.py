@@ -75,8 +75,10 @@ def _pool(compose_train, tmp_path, backend, *overrides):
                 "workers=2",
                 "logger=none",
                 f"runtime={backend}",
-                "runtime.report_seconds=0.2",
-                "runtime.cpus_per_worker=0.5",
+                *(
+                    ["runtime.report_seconds=0.2", "runtime.cpus_per_worker=0.5"]
+                    * (backend == "ray")
+                ),
                 *overrides,
             ]
         )

@@ -19,6 +19,7 @@ from a3c_exp.config.schema import (
     LoggerConfig,
     LossConfig,
     OptimConfig,
+    RayRuntimeConfig,
     RuntimeConfig,
     TrainConfig,
 )
@@ -128,6 +129,8 @@ def check_runtime_values(runtime: RuntimeConfig) -> None:
         runtime.kind,
         f"allowed: {', '.join(RUNTIME_KINDS)}",
     )
+    if not isinstance(runtime, RayRuntimeConfig):
+        return
     check(
         runtime.cpus_per_worker > 0,
         "runtime.cpus_per_worker",

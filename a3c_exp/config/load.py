@@ -25,9 +25,11 @@ from a3c_exp.config.checks import ConfigError, check, check_config
 from a3c_exp.config.schema import (
     MODEL_CONFIGS,
     OPTIM_CONFIGS,
+    RUNTIME_CONFIGS,
     EvalConfig,
     ModelConfig,
     OptimConfig,
+    RuntimeConfig,
     TrainConfig,
 )
 
@@ -92,6 +94,10 @@ def register_configs(*, cpu_count: Callable[[], int]) -> None:
         OmegaConf.register_new_resolver("cpu_count", cpu_count)
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=composition_schema(TrainConfig))
+    # the section of each runtime kind: conf/runtime/<kind>.yaml starts from its own, so a key
+    # of another kind (runtime=local runtime.address=auto) is refused while composing
+    for kind, cls in RUNTIME_CONFIGS.items():
+        cs.store(group="schema/runtime", name=kind, node=composition_schema(cls))
 
 
 CALL_KEYS = frozenset({"_target_", "_partial_", "_args_", "_recursive_", "_convert_"})
@@ -170,12 +176,12 @@ def _omegaconf_error_line(err: OmegaConfBaseException, prefix: str) -> str:
     return f"{where}: {message}" if where else message
 
 
-def _parse_choice(registry: dict[str, type], data: Any, group: str) -> Any:
+def _parse_choice(registry: dict[str, type], data: Any, group: str, key: str = "name") -> Any:
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{group}={data!r}: must be a {group} section with a name")
-    name = data.get("name")
+        raise ConfigError(f"{group}={data!r}: must be a {group} section with a {key}")
+    name = data.get(key)
     if name not in registry:
-        raise ConfigError(f"{group}.name={name!r}: allowed: {', '.join(registry)}")
+        raise ConfigError(f"{group}.{key}={name!r}: allowed: {', '.join(registry)}")
     return parse_section(registry[name], data, group)
 
 
@@ -187,6 +193,11 @@ def parse_model(data: Any) -> ModelConfig:
 def parse_optim(data: Any) -> OptimConfig:
     """An ``optim`` section as its registered dataclass (chosen by ``name``)."""
     return _parse_choice(OPTIM_CONFIGS, data, "optim")
+
+
+def parse_runtime(data: Any) -> RuntimeConfig:
+    """A ``runtime`` section as its registered dataclass (chosen by ``kind``)."""
+    return _parse_choice(RUNTIME_CONFIGS, data, "runtime", key="kind")
 
 
 def typed_config(cfg: DictConfig | Mapping[str, Any]) -> TrainConfig:
@@ -206,7 +217,12 @@ def typed_config(cfg: DictConfig | Mapping[str, Any]) -> TrainConfig:
     assert isinstance(data, dict)
     refuse_call_keys(data)
     top = parse_section(TrainConfig, data, "")
-    return replace(top, model=parse_model(data.get("model")), optim=parse_optim(data.get("optim")))
+    return replace(
+        top,
+        model=parse_model(data.get("model")),
+        optim=parse_optim(data.get("optim")),
+        runtime=parse_runtime(data.get("runtime")),
+    )
 
 
 def load_config(cfg: DictConfig | Mapping[str, Any]) -> TrainConfig:

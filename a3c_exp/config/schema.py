@@ -121,18 +121,30 @@ class RMSpropConfig:
 
 
 @dataclass(frozen=True)
-class RuntimeConfig:
-    """Which backend runs the workers (``runtime=local`` or ``runtime=ray``) and its settings."""
+class LocalRuntimeConfig:
+    """``runtime=local``: worker processes on this machine sharing memory (Hogwild); the
+    top-level keys ``start_method``, ``pin_cpus``, ``worker_cpus`` and ``lock_optimizer_step``
+    tune them."""
 
-    kind: str = "local"  # local: processes sharing memory; ray: actors and a parameter server
-    address: str | None = None  # ray: null starts a local Ray; "auto" or "ray://host:port" joins
-    cpus_per_worker: float = 1.0  # ray: CPUs each worker actor reserves
-    server_cpus: float = 0.0  # ray: CPUs the parameter-server actor reserves
-    report_seconds: float = 1.0  # ray: a worker reports its updates (and can stop) this often
-    spread: bool = True  # ray: place the worker actors on as many nodes as possible
+    kind: str = "local"  # registry name of the runtime
 
 
-RUNTIME_KINDS = ("local", "ray")
+@dataclass(frozen=True)
+class RayRuntimeConfig:
+    """``runtime=ray``: worker actors and a parameter server on a local or joined Ray cluster."""
+
+    kind: str = "ray"  # registry name of the runtime
+    address: str | None = None  # null starts a local Ray; "auto", host:port or ray://host:port
+    cpus_per_worker: float = 1.0  # CPUs each worker actor reserves
+    server_cpus: float = 0.0  # CPUs the parameter-server actor reserves
+    report_seconds: float = 1.0  # a worker reports its updates (and can stop) this often
+    spread: bool = True  # place the worker actors on as many nodes as possible
+
+
+RUNTIME_CONFIGS: dict[str, type] = {"local": LocalRuntimeConfig, "ray": RayRuntimeConfig}
+"""Runtime kinds (``runtime.kind``) and their typed sections; the pools are in a3c_exp.runtime."""
+
+RUNTIME_KINDS = tuple(RUNTIME_CONFIGS)
 
 
 MODEL_CONFIGS: dict[str, type] = {"conv_lstm": ConvLSTMConfig, "mlp": MLPConfig}
@@ -143,6 +155,7 @@ OPTIM_CONFIGS: dict[str, type] = {"shared_adam": AdamConfig, "shared_rmsprop": R
 
 ModelConfig = ConvLSTMConfig | MLPConfig
 OptimConfig = AdamConfig | RMSpropConfig
+RuntimeConfig = LocalRuntimeConfig | RayRuntimeConfig
 
 
 @dataclass(frozen=True)
@@ -154,7 +167,7 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: Any = MISSING  # shared optimizer: name + its arguments (conf/optim/; OPTIM_CONFIGS)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
-    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    runtime: Any = MISSING  # worker backend: kind + its settings (conf/runtime/; RUNTIME_CONFIGS)
     experiment: str | None = None  # name of the experiment preset in use (conf/experiment/*)
     workers: int = 1  # asynchronous worker processes (train.yaml defaults it to the CPU count)
     rollout_len: int = 30  # environment steps per update (n of the n-step return)

@@ -16,7 +16,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from a3c_exp.config import ConfigError, RuntimeConfig, TrainConfig, check, load_config
+from a3c_exp.config import ConfigError, RayRuntimeConfig, TrainConfig, check, load_config
 from a3c_exp.envs.checks import check_env, frame_side
 from a3c_exp.models.shapes import check_model
 from a3c_exp.runtime.cpus import allowed_cpus
@@ -52,7 +52,7 @@ def check_runtime(cfg: TrainConfig) -> None:
         _check_ray(cfg.runtime)
 
 
-def _check_ray(runtime: RuntimeConfig) -> None:
+def _check_ray(runtime: RayRuntimeConfig) -> None:
     from a3c_exp.runtime.cluster import UnreachableCluster, check_ray_address
 
     check(
