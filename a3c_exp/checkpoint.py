@@ -12,6 +12,7 @@ can never make this package run something it names.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from a3c_exp.config import ConfigError, refuse_call_keys
+from a3c_exp.config import CALL_KEYS, ENV_CONFIGS, ConfigError, refuse_call_keys
 from a3c_exp.optim.shared import clone_state_dict, load_shared_state, optimizer_name
 
 if TYPE_CHECKING:
@@ -46,12 +47,18 @@ LEGACY_NAMES = {
 
 
 def upgrade_legacy_sections(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Rename a format-1 ``model``/``optim`` section's own class path to its registry name.
+    """Rename a format-1 ``model``/``optim`` section's own class path to its registry name, and
+    keep of a stored ``env`` section only the keys of its kind (before env sections by kind,
+    every checkpoint stored all kinds' keys; those of other kinds did nothing).
 
     Pure data: a path is only looked up in ``LEGACY_NAMES``, never imported; any other call key
     is left in place for ``refuse_call_keys`` to refuse.
     """
     upgraded = dict(data)
+    env = upgraded.get("env")
+    if isinstance(env, Mapping) and env.get("kind") in ENV_CONFIGS:
+        keys = {f.name for f in dataclasses.fields(ENV_CONFIGS[env["kind"]])} | set(CALL_KEYS)
+        upgraded["env"] = {k: v for k, v in env.items() if k in keys}
     for group in ("model", "optim"):
         section = upgraded.get(group)
         if isinstance(section, Mapping) and section.get("_target_") in LEGACY_NAMES:

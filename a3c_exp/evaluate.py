@@ -80,7 +80,7 @@ def evaluate(composed: DictConfig) -> dict[str, Any]:
     """Load the checkpoint named by ``checkpoint=``, play, report and write ``eval.json``."""
     from hydra.core.hydra_config import HydraConfig
 
-    from a3c_exp.config import ConfigError, EnvConfig, load_eval_config, parse_section
+    from a3c_exp.config import ConfigError, load_eval_config, parse_env
 
     cfg = load_eval_config(composed)  # bad input refused before torch is imported
 
@@ -92,7 +92,7 @@ def evaluate(composed: DictConfig) -> dict[str, Any]:
     path = Path(cfg.checkpoint).expanduser()
     module, _ = module_from_checkpoint(path)
     try:
-        env_cfg = parse_section(EnvConfig, module.hparams.cfg.get("env", {}), "env")
+        env_cfg = parse_env(module.hparams.cfg.get("env", {}))
     except ConfigError as err:
         raise CheckpointError(f"checkpoint {path}: refused: {err}") from None
     if env_cfg.kind in ("gym", "atari") and ":" in (env_cfg.id or ""):

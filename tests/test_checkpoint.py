@@ -19,8 +19,9 @@ from a3c_exp.checkpoint import (
     load_checkpoint,
     restore_checkpoint,
     take_snapshot,
+    upgrade_legacy_sections,
 )
-from a3c_exp.config import as_plain_data
+from a3c_exp.config import ConfigError, GymEnvConfig, as_plain_data, parse_env, refuse_call_keys
 from a3c_exp.runtime.checks import load_validated
 from a3c_exp.runtime.locks import FileLock
 from a3c_exp.runtime.worker import apply_update
@@ -291,3 +292,18 @@ def test_snapshot_taken_while_others_step_is_one_consistent_state(tmp_path):
             torch.testing.assert_close(saved[name], expected[name], rtol=0, atol=0)
     for name, tensor in loaded["state_dict"].items():
         torch.testing.assert_close(tensor, reference[name], rtol=0, atol=0)
+
+
+def test_a_stored_env_section_keeps_only_the_keys_of_its_kind():
+    # checkpoints written before env sections by kind stored every kind's keys
+    stored = {
+        "env": {"name": "cartpole", "kind": "gym", "id": "CartPole-v1", "kwargs": {}}
+        | {"frame_stack": 1, "clip_rewards": False, "rgb": False, "crop": [10, 10, 30, 30]},
+        "model": {"name": "mlp"},
+    }
+    env = parse_env(upgrade_legacy_sections(stored)["env"])
+    assert env == GymEnvConfig(name="cartpole", kind="gym", id="CartPole-v1")
+    with pytest.raises(ConfigError, match="names code to call"):  # call keys are kept, refused
+        refuse_call_keys(
+            upgrade_legacy_sections({"env": {**stored["env"], "_target_": "os.system"}})
+        )

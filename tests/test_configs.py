@@ -276,6 +276,14 @@ def test_composed_config_has_no_unresolved_interpolations(compose_train):
         (["lossx.gamma=1"], "error: lossx.gamma=1: not a key of TrainConfig; allowed: env, "),
         (["loss.gammma=0.9"], "error: loss.gammma=0.9: not a key of LossConfig; allowed: gamma,"),
         (
+            ["env=doom", "env.frame_stack=4"],
+            "error: env.frame_stack=4: not a key of VizDoomEnvConfig; allowed: name, kind,",
+        ),
+        (
+            ["env=cartpole", "env.clip_rewards=true"],
+            "error: env.clip_rewards=true: not a key of GymEnvConfig; allowed: name, kind,",
+        ),
+        (
             ["runtime=local", "runtime.address=auto"],
             "error: runtime.address=auto: not a key of LocalRuntimeConfig; allowed: kind",
         ),

@@ -8,13 +8,13 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-from a3c_exp.config import EnvConfig
+from a3c_exp.config import GymEnvConfig, VizDoomEnvConfig
 from a3c_exp.envs import make_env, probe_env_spec
 from a3c_exp.envs.vizdoom_env import VizDoomEnv
 from a3c_exp.runtime.checks import load_validated
 from tests.helpers import cli_env
 
-DOOM = EnvConfig(
+DOOM = VizDoomEnvConfig(
     name="doom",
     kind="vizdoom",
     scenario="basic",
@@ -80,7 +80,7 @@ def test_vizdoom_rgb_render_for_videos(tmp_path):
 
 
 def test_gym_env_by_id_and_spec():
-    env_cfg = EnvConfig(name="cartpole", kind="gym", id="CartPole-v1", reward_scale=2.0)
+    env_cfg = GymEnvConfig(name="cartpole", kind="gym", id="CartPole-v1", reward_scale=2.0)
     env = make_env(env_cfg)
     obs, _ = env.reset(seed=0)
     _, reward, *_ = env.step(0)
@@ -144,8 +144,8 @@ def test_generic_atari_env_takes_any_ale_id(compose_train):
 def test_rendering_a_gym_env_for_video_prints_no_display_error(tmp_path):
     # pygame's SDL looked for a display and printed "error: XDG_RUNTIME_DIR is invalid ..."
     code = (
-        "from a3c_exp.config import EnvConfig; from a3c_exp.envs import make_env; "
-        "env = make_env(EnvConfig(name='c', kind='gym', id='CartPole-v1'), "
+        "from a3c_exp.config import GymEnvConfig; from a3c_exp.envs import make_env; "
+        "env = make_env(GymEnvConfig(name='c', kind='gym', id='CartPole-v1'), "
         "render_mode='rgb_array'); env.reset(seed=0); print(env.render().shape); env.close()"
     )
     env = {k: v for k, v in cli_env().items() if k not in ("XDG_RUNTIME_DIR", "SDL_VIDEODRIVER")}

@@ -100,12 +100,13 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
     check_loss(cfg.loss)
     check_optim(cfg.optim)
     model_variables = getattr(cfg.model, "game_variables", 0)
+    env_variables = getattr(cfg.env, "game_variables", [])
     check(
-        model_variables == len(cfg.env.game_variables),
+        model_variables == len(env_variables),
         "model.game_variables",
         model_variables,
-        f"must equal the number of env.game_variables ({len(cfg.env.game_variables)}: "
-        f"{cfg.env.game_variables}); only model=conv_lstm reads them",
+        f"must equal the number of env.game_variables ({len(env_variables)}: "
+        f"{env_variables}); only model=conv_lstm reads them, only env.kind=vizdoom has them",
     )
     return cfg
 

@@ -23,9 +23,11 @@ from omegaconf.nodes import IntegerNode
 
 from a3c_exp.config.checks import ConfigError, check, check_config
 from a3c_exp.config.schema import (
+    ENV_CONFIGS,
     MODEL_CONFIGS,
     OPTIM_CONFIGS,
     RUNTIME_CONFIGS,
+    EnvConfig,
     EvalConfig,
     ModelConfig,
     OptimConfig,
@@ -98,6 +100,8 @@ def register_configs(*, cpu_count: Callable[[], int]) -> None:
     # of another kind (runtime=local runtime.address=auto) is refused while composing
     for kind, cls in RUNTIME_CONFIGS.items():
         cs.store(group="schema/runtime", name=kind, node=composition_schema(cls))
+    for kind, cls in ENV_CONFIGS.items():  # the same for env presets (conf/env/*.yaml)
+        cs.store(group="schema/env", name=kind, node=composition_schema(cls))
 
 
 CALL_KEYS = frozenset({"_target_", "_partial_", "_args_", "_recursive_", "_convert_"})
@@ -195,6 +199,11 @@ def parse_optim(data: Any) -> OptimConfig:
     return _parse_choice(OPTIM_CONFIGS, data, "optim")
 
 
+def parse_env(data: Any) -> EnvConfig:
+    """An ``env`` section as its registered dataclass (chosen by ``kind``)."""
+    return _parse_choice(ENV_CONFIGS, data, "env", key="kind")
+
+
 def parse_runtime(data: Any) -> RuntimeConfig:
     """A ``runtime`` section as its registered dataclass (chosen by ``kind``)."""
     return _parse_choice(RUNTIME_CONFIGS, data, "runtime", key="kind")
@@ -219,6 +228,7 @@ def typed_config(cfg: DictConfig | Mapping[str, Any]) -> TrainConfig:
     top = parse_section(TrainConfig, data, "")
     return replace(
         top,
+        env=parse_env(data.get("env")),
         model=parse_model(data.get("model")),
         optim=parse_optim(data.get("optim")),
         runtime=parse_runtime(data.get("runtime")),

@@ -19,28 +19,62 @@ OBJECTIVES = ("final_mean_reward", "best_mean_reward", "steps_per_second")
 
 
 @dataclass(frozen=True)
-class EnvConfig:
-    """Which environment to train on and how to preprocess it."""
+class EnvCommon:
+    """What every environment section has; each kind adds its own keys (``env.kind``)."""
 
     name: str = MISSING  # short label used in run names, e.g. "doom" or "cartpole"
-    kind: str = MISSING  # "vizdoom" (a scenario .cfg) or "gym" (a gymnasium id)
-    scenario: str | None = None  # vizdoom: shipped scenario name (basic, ...) or path to a .cfg
-    id: str | None = None  # gym: environment id, e.g. CartPole-v1
-    kwargs: dict[str, Any] = field(default_factory=dict)  # gym: extra gymnasium.make arguments
+    kind: str = MISSING  # vizdoom, gym or atari: chooses the section's schema (ENV_CONFIGS)
     frame_skip: int = 1  # each action is repeated for this many tics/frames
     reward_scale: float = 1.0  # rewards are multiplied by this before learning and reporting
-    frame_size: int = 84  # vizdoom, atari: frames are resized to frame_size x frame_size
-    crop: list[int] = field(default_factory=lambda: [10, 10, 30, 30])  # vizdoom: top,bottom,l,r
-    screen_resolution: str = "RES_160X120"  # vizdoom: engine render resolution
-    episode_timeout: int | None = None  # vizdoom: tics per episode; null keeps the scenario's own
     bootstrap_truncated: bool = False  # time-limit ends bootstrap from V(s) instead of failing
-    rgb: bool = False  # vizdoom: colour frames (3 channels) instead of grayscale (1)
-    # vizdoom: game variables (vizdoom.GameVariable names, e.g. [HEALTH, AMMO2]) fed to the
-    # network beside the image: they ride in one extra observation channel (first pixels, values
+
+
+@dataclass(frozen=True)
+class VizDoomEnvConfig(EnvCommon):
+    """``env.kind: vizdoom``: a ViZDoom scenario with the tutorial's preprocessing."""
+
+    kind: str = "vizdoom"
+    scenario: str | None = None  # shipped scenario name (basic, ...) or path to a .cfg
+    frame_size: int = 84  # frames are resized to frame_size x frame_size
+    crop: list[int] = field(default_factory=lambda: [10, 10, 30, 30])  # top, bottom, left, right
+    screen_resolution: str = "RES_160X120"  # engine render resolution
+    episode_timeout: int | None = None  # tics per episode; null keeps the scenario's own
+    rgb: bool = False  # colour frames (3 channels) instead of grayscale (1)
+    # game variables (vizdoom.GameVariable names, e.g. [HEALTH, AMMO2]) fed to the network
+    # beside the image: they ride in one extra observation channel (first pixels, values
     # clipped to 0..255) and need model.game_variables set to how many there are
     game_variables: list[str] = field(default_factory=list)
-    frame_stack: int = 1  # atari: the last n frames form the observation (n channels)
-    clip_rewards: bool = False  # atari: rewards clipped to their sign (-1, 0, 1) for learning
+
+
+@dataclass(frozen=True)
+class GymEnvConfig(EnvCommon):
+    """``env.kind: gym``: a gymnasium environment by id."""
+
+    kind: str = "gym"
+    id: str = MISSING  # environment id, e.g. CartPole-v1 ("package.module:Env-v0" imports it)
+    kwargs: dict[str, Any] = field(default_factory=dict)  # extra gymnasium.make arguments
+
+
+@dataclass(frozen=True)
+class AtariEnvConfig(EnvCommon):
+    """``env.kind: atari``: an ALE game with the A3C paper's preprocessing."""
+
+    kind: str = "atari"
+    id: str = MISSING  # ALE id, e.g. ALE/Pong-v5
+    kwargs: dict[str, Any] = field(default_factory=dict)  # extra gymnasium.make arguments
+    frame_size: int = 84  # grayscale frames of frame_size x frame_size
+    frame_stack: int = 1  # the last n frames form the observation (n channels)
+    clip_rewards: bool = False  # rewards clipped to their sign (-1, 0, 1) for learning
+
+
+ENV_CONFIGS: dict[str, type] = {
+    "vizdoom": VizDoomEnvConfig,
+    "gym": GymEnvConfig,
+    "atari": AtariEnvConfig,
+}
+"""Environment kinds (``env.kind``) and their typed sections; the envs are in a3c_exp.envs."""
+
+EnvConfig = VizDoomEnvConfig | GymEnvConfig | AtariEnvConfig
 
 
 @dataclass(frozen=True)
@@ -162,7 +196,7 @@ RuntimeConfig = LocalRuntimeConfig | RayRuntimeConfig
 class TrainConfig:
     """Every knob of a training run. After ``load_config`` it is frozen and fully typed."""
 
-    env: EnvConfig = field(default_factory=EnvConfig)
+    env: Any = MISSING  # environment: kind + its settings (conf/env/; typed by ENV_CONFIGS)
     model: Any = MISSING  # network: name + its arguments (conf/model/; typed by MODEL_CONFIGS)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: Any = MISSING  # shared optimizer: name + its arguments (conf/optim/; OPTIM_CONFIGS)

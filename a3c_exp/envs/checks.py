@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import importlib
 
-from a3c_exp.config import ConfigError, EnvConfig, check
+from a3c_exp.config import (
+    AtariEnvConfig,
+    ConfigError,
+    EnvConfig,
+    GymEnvConfig,
+    VizDoomEnvConfig,
+    check,
+)
 from a3c_exp.envs.factory import ENV_KINDS, register_atari
-
-FRAME_KINDS = ("vizdoom", "atari")
-"""Env kinds whose observations are square frames of ``env.frame_size`` pixels."""
 
 
 def frame_side(env: EnvConfig) -> int | None:
     """The side of the env's square frames, or None when its observations are not frames the
     config sizes (a gym env: the network checks the shape it gets when it is built)."""
-    return env.frame_size if env.kind in FRAME_KINDS else None
+    return env.frame_size if isinstance(env, VizDoomEnvConfig | AtariEnvConfig) else None
 
 
 def check_env(env: EnvConfig) -> None:
@@ -22,15 +26,16 @@ def check_env(env: EnvConfig) -> None:
     check(env.kind in ENV_KINDS, "env.kind", env.kind, f"allowed: {', '.join(ENV_KINDS)}")
     check(env.frame_skip >= 1, "env.frame_skip", env.frame_skip, "must be an integer >= 1")
     check(env.reward_scale > 0, "env.reward_scale", env.reward_scale, "must be > 0")
-    if env.kind in FRAME_KINDS:
-        check(env.frame_size >= 1, "env.frame_size", env.frame_size, "must be an integer >= 1")
-    if env.kind == "vizdoom":
+    side = frame_side(env)
+    if side is not None:
+        check(side >= 1, "env.frame_size", side, "must be an integer >= 1")
+    if isinstance(env, VizDoomEnvConfig):
         _check_vizdoom(env)
     else:
         _check_gym(env)
 
 
-def _check_vizdoom(env: EnvConfig) -> None:
+def _check_vizdoom(env: VizDoomEnvConfig) -> None:
     import vizdoom
 
     from a3c_exp.envs.scenarios import ScenarioError, resolve_scenario
@@ -74,18 +79,11 @@ def _check_vizdoom(env: EnvConfig) -> None:
     )
 
 
-def _check_gym(env: EnvConfig) -> None:
+def _check_gym(env: GymEnvConfig | AtariEnvConfig) -> None:
     import gymnasium as gym
 
-    check(not env.rgb, "env.rgb", env.rgb, "a vizdoom option; must be false here")
-    check(
-        not env.game_variables,
-        "env.game_variables",
-        env.game_variables,
-        "a vizdoom option; must be empty here",
-    )
-    check(env.frame_stack >= 1, "env.frame_stack", env.frame_stack, "must be an integer >= 1")
-    if env.kind == "atari":
+    if isinstance(env, AtariEnvConfig):
+        check(env.frame_stack >= 1, "env.frame_stack", env.frame_stack, "must be an integer >= 1")
         try:
             register_atari()
         except ImportError:

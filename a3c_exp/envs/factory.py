@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 import gymnasium as gym
 import numpy as np
 
-if TYPE_CHECKING:
-    from a3c_exp.config import EnvConfig
+from a3c_exp.config import ENV_CONFIGS
 
-ENV_KINDS = ("vizdoom", "gym", "atari")
+if TYPE_CHECKING:
+    from a3c_exp.config import AtariEnvConfig, EnvConfig
+
+ENV_KINDS = tuple(ENV_CONFIGS)
 
 
 def register_atari() -> None:
@@ -90,7 +92,7 @@ def make_env(
     raise ValueError(f"env.kind={kind!r}: allowed: {', '.join(ENV_KINDS)}")
 
 
-def make_atari(env_cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
+def make_atari(env_cfg: AtariEnvConfig, render_mode: str | None = None) -> gym.Env:
     """An ALE game with the A3C paper's preprocessing (Mnih et al. 2016, as in DQN).
 
     gymnasium's ``AtariPreprocessing``: up to 30 no-ops at reset, each action held for
