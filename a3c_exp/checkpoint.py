@@ -12,26 +12,62 @@ can never make this package run something it names.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
 import pickle
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from a3c_exp.config import CALL_KEYS, ENV_CONFIGS, ConfigError, refuse_call_keys
 from a3c_exp.optim.shared import clone_state_dict, load_shared_state, optimizer_name
 
 if TYPE_CHECKING:
-    from a3c_exp.algo.module import A3CModule
     from a3c_exp.config import TrainConfig
 
 log = logging.getLogger("a3c_exp")
+
+CHECKPOINT_FORMAT = 2
+"""2: model and optimizer chosen by name (1 named classes by import path, read as legacy)."""
+
+LEGACY_NAMES = {
+    "a3c_exp.models.ConvLSTMActorCritic": "conv_lstm",
+    "a3c_exp.models.MLPActorCritic": "mlp",
+    "a3c_exp.optim.SharedAdam": "shared_adam",
+    "a3c_exp.optim.SharedRMSprop": "shared_rmsprop",
+}
+"""Import paths that format-1 checkpoints stored, and the registry names they meant."""
+
+
+def upgrade_legacy_sections(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Rename a format-1 ``model``/``optim`` section's own class path to its registry name, and
+    keep of a stored ``env`` section only the keys of its kind (before env sections by kind,
+    every checkpoint stored all kinds' keys; those of other kinds did nothing).
+
+    Pure data: a path is only looked up in ``LEGACY_NAMES``, never imported; any other call key
+    is left in place for ``refuse_call_keys`` to refuse.
+    """
+    upgraded = dict(data)
+    env = upgraded.get("env")
+    if isinstance(env, Mapping) and env.get("kind") in ENV_CONFIGS:
+        keys = {f.name for f in dataclasses.fields(ENV_CONFIGS[env["kind"]])} | set(CALL_KEYS)
+        upgraded["env"] = {k: v for k, v in env.items() if k in keys}
+    for group in ("model", "optim"):
+        section = upgraded.get(group)
+        if isinstance(section, Mapping) and section.get("_target_") in LEGACY_NAMES:
+            section = dict(section)
+            section["name"] = LEGACY_NAMES[section.pop("_target_")]
+            if section.get("_partial_") is True:
+                section.pop("_partial_")
+            upgraded[group] = section
+    return upgraded
 
 
 class CheckpointError(ValueError):
@@ -81,8 +117,6 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 def _refuse_calls(payload: dict[str, Any], path: Path) -> None:
     """Refuse a checkpoint whose stored config names code to call, whatever reads it next."""
-    from a3c_exp.config import ConfigError, refuse_call_keys, upgrade_legacy_sections
-
     hparams = payload.get("hyper_parameters") or {}
     try:
         refuse_call_keys({k: v for k, v in hparams.items() if k != "cfg"})
@@ -90,24 +124,6 @@ def _refuse_calls(payload: dict[str, Any], path: Path) -> None:
             refuse_call_keys(upgrade_legacy_sections(hparams["cfg"]))
     except ConfigError as err:
         raise CheckpointError(f"checkpoint {path}: refused: {err}") from None
-
-
-def module_from_checkpoint(path: str | os.PathLike) -> tuple[A3CModule, dict[str, Any]]:
-    """The module a checkpoint holds, built by name from its checked config; and the payload.
-
-    Raises CheckpointError with one line naming the file and the refused key or problem.
-    """
-    from a3c_exp.algo.module import A3CModule
-    from a3c_exp.config import ConfigError
-
-    payload = load_checkpoint(path)
-    hparams = payload.get("hyper_parameters") or {}
-    try:
-        module = A3CModule(hparams["cfg"], list(hparams["obs_shape"]), int(hparams["n_actions"]))
-    except (ConfigError, KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"checkpoint {path}: refused: {err}") from None
-    module.load_state_dict(payload["state_dict"])
-    return module, payload
 
 
 @dataclass(frozen=True)
@@ -121,7 +137,7 @@ class Snapshot:
 
 
 def take_snapshot(
-    module: A3CModule,
+    module: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     lock: Any | None,
     applied_updates: Callable[[], int],
@@ -138,13 +154,10 @@ def take_snapshot(
     return Snapshot(weights, state, optimizer_name(optimizer), applied)
 
 
-def checkpoint_payload(
-    module: A3CModule, snapshot: Snapshot, counters: dict[str, Any]
-) -> dict[str, Any]:
-    """A Lightning-format checkpoint dict of a snapshot and the run's counters."""
+def checkpoint_payload(module: Any, snapshot: Snapshot, counters: dict[str, Any]) -> dict[str, Any]:
+    """A Lightning-format checkpoint dict of a snapshot and the run's counters (``module``: an
+    ``A3CModule``, whose hyperparameters the checkpoint stores)."""
     import pytorch_lightning as pl
-
-    from a3c_exp.algo.module import CHECKPOINT_FORMAT
 
     return {
         "state_dict": snapshot.weights,
@@ -172,7 +185,7 @@ def _saved_optimizer_name(payload: dict[str, Any]) -> str | None:
 
 
 def restore_checkpoint(
-    module: A3CModule,
+    module: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     payload: dict[str, Any],
     cfg: TrainConfig,

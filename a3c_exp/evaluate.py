@@ -76,20 +76,23 @@ def play_episodes(
     return results
 
 
-def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Load the checkpoint named by ``cfg.checkpoint``, play, report and write ``eval.json``."""
-    import numpy as np
+def evaluate(composed: DictConfig) -> dict[str, Any]:
+    """Load the checkpoint named by ``checkpoint=``, play, report and write ``eval.json``."""
     from hydra.core.hydra_config import HydraConfig
 
-    from a3c_exp.checkpoint import CheckpointError, module_from_checkpoint
-    from a3c_exp.config import ConfigError, EnvConfig, parse_section
+    from a3c_exp.config import ConfigError, load_eval_config, parse_env
 
-    if cfg.episodes < 1:
-        raise ValueError(f"episodes={cfg.episodes!r}: must be an integer >= 1")
+    cfg = load_eval_config(composed)  # bad input refused before torch is imported
+
+    import numpy as np
+
+    from a3c_exp.algo.module import module_from_checkpoint
+    from a3c_exp.checkpoint import CheckpointError
+
     path = Path(cfg.checkpoint).expanduser()
     module, _ = module_from_checkpoint(path)
     try:
-        env_cfg = parse_section(EnvConfig, module.hparams.cfg.get("env", {}), "env")
+        env_cfg = parse_env(module.hparams.cfg.get("env", {}))
     except ConfigError as err:
         raise CheckpointError(f"checkpoint {path}: refused: {err}") from None
     if env_cfg.kind in ("gym", "atari") and ":" in (env_cfg.id or ""):
@@ -140,19 +143,31 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def _hydra_entry(cfg: DictConfig) -> None:
-    from a3c_exp.checkpoint import CheckpointError
     from a3c_exp.runtime.exit_codes import EXIT_BAD_INPUT
 
     try:
         evaluate(cfg)
-    except (CheckpointError, ValueError) as err:
+    except ValueError as err:  # ConfigError, CheckpointError: one line each
         print(f"error: {err}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
 
 
 def main() -> None:
-    """Console entry point."""
-    _hydra_entry()
+    """Console entry point: hand over to Hydra; its composition errors as one line, exit 2."""
+    import os
+
+    from a3c_exp.overrides import composition_error_line
+    from a3c_exp.runtime.exit_codes import EXIT_BAD_INPUT
+
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra raises its errors to us (see train)
+    try:
+        _hydra_entry()
+    except Exception as err:
+        line = composition_error_line(err)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,9 @@ def composition_error_line(err: BaseException) -> str | None:
         return f"{err.override}: {str(err).strip().splitlines()[0]} (Hydra's override grammar)"
     if not isinstance(err, HydraException | OmegaConfBaseException):
         return None
+    not_a_key = _not_a_key_of_the_schema(err)
+    if not_a_key is not None:
+        return not_a_key
     lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
     cause = err.__cause__
     if isinstance(cause, OmegaConfBaseException | HydraException):
@@ -57,6 +60,21 @@ def composition_error_line(err: BaseException) -> str | None:
         )
     ]
     return " ".join(keep[:3]) if keep else type(err).__name__
+
+
+def _not_a_key_of_the_schema(err: BaseException) -> str | None:
+    """``key=value: not a key of <Section>; allowed: ...`` for an override of a key the chosen
+    section's schema does not have (``runtime=local runtime.address=auto``), else None."""
+    import dataclasses
+    import re
+
+    cause = err.__cause__
+    schema = getattr(cause, "object_type", None)
+    given = re.search(r"use \+(\S+)", str(err))
+    if not (dataclasses.is_dataclass(schema) and given and getattr(cause, "full_key", None)):
+        return None
+    keys = ", ".join(field.name for field in dataclasses.fields(schema))
+    return f"{given.group(1)}: not a key of {schema.__name__}; allowed: {keys}"
 
 
 def run_name(env_name: str, workers: int, task_overrides: Sequence[str]) -> str:

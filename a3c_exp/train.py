@@ -35,7 +35,7 @@ def prepare(cfg: TrainConfig, hydra_cfg: HydraConf) -> TrainConfig:
     """Set the derived values (resume path, sweep group, worker CPUs) and return the result."""
     from hydra.types import RunMode
 
-    from a3c_exp.config import available_cpus, pins_cpus
+    from a3c_exp.runtime.cpus import worker_cpus
     from a3c_exp.sweep import sweep_group
 
     run_dir = Path(hydra_cfg.runtime.output_dir)
@@ -52,22 +52,21 @@ def prepare(cfg: TrainConfig, hydra_cfg: HydraConf) -> TrainConfig:
     logger = cfg.logger
     if hydra_cfg.mode == RunMode.MULTIRUN and logger.group is None:
         logger = replace(logger, group=sweep_group(Path(hydra_cfg.sweep.dir)))  # one W&B group
-    worker_cpus = cfg.worker_cpus
-    can_pin = hasattr(os, "sched_getaffinity") and hasattr(os, "sched_setaffinity")
-    if worker_cpus is None and can_pin and pins_cpus(cfg.pin_cpus, cfg.workers, available_cpus()):
-        worker_cpus = sorted(os.sched_getaffinity(0))
-    return replace(cfg, resume=resume, logger=logger, worker_cpus=worker_cpus)
+    cpus = worker_cpus(cfg.pin_cpus, cfg.workers, cfg.worker_cpus)
+    return replace(cfg, resume=resume, logger=logger, worker_cpus=cpus)
 
 
 def train(composed: DictConfig) -> RunResult:
     """Run one training job and return how it ended (exit code, summary, checkpoint)."""
     from hydra.core.hydra_config import HydraConfig
 
-    from a3c_exp.config import available_cpus, check_writable, load_config
+    from a3c_exp.config import load_config
+    from a3c_exp.runtime.checks import check_writable, validate
+    from a3c_exp.runtime.cpus import available_cpus
 
-    # validate before the heavy imports below: bad input is refused in well under a second
+    # validate before the heavy imports below: bad input is refused in about a second
     hydra_cfg = HydraConfig.get()
-    cfg = prepare(load_config(composed), hydra_cfg)
+    cfg = validate(prepare(load_config(composed), hydra_cfg))
     run_dir = Path(hydra_cfg.runtime.output_dir)
     check_writable(run_dir)
 
@@ -174,7 +173,7 @@ class JobFailed(RuntimeError):
 
 def warn_if_oversubscribed(launcher_cfg: Any, workers: int) -> None:
     """Warn when parallel sweep jobs times workers per job exceed the CPUs."""
-    from a3c_exp.config import available_cpus
+    from a3c_exp.runtime.cpus import available_cpus
 
     parallel = 1
     for key in ("n_jobs", "array_parallelism"):
@@ -266,9 +265,10 @@ def _hydra_entry(cfg: DictConfig) -> float:
 def main() -> None:
     """Console entry point: register the schemas, hand over to Hydra, report its errors."""
     from a3c_exp.overrides import composition_error_line
+    from a3c_exp.runtime.cpus import available_cpus
     from a3c_exp.runtime.exit_codes import EXIT_BAD_INPUT
 
-    register_configs()
+    register_configs(cpu_count=available_cpus)
     # Hydra then raises its composition errors (unknown option, bad override) to us instead of
     # printing them over several lines; we print one line and exit 2 before any worker starts.
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")

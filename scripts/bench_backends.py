@@ -71,16 +71,18 @@ def server_costs(env: str, overrides: list[str], pushes: int = 200) -> dict:
     import torch
     from hydra import compose, initialize_config_dir
 
-    from a3c_exp.config import load_config, register_configs
+    from a3c_exp.config import register_configs
     from a3c_exp.envs import probe_env_spec
     from a3c_exp.models import build_model
     from a3c_exp.optim.shared import clone_state_dict
     from a3c_exp.overrides import CONFIG_DIR
+    from a3c_exp.runtime.checks import load_validated
+    from a3c_exp.runtime.cpus import available_cpus
     from a3c_exp.runtime.ray_pool import ParameterServer
 
-    register_configs()
+    register_configs(cpu_count=available_cpus)
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = load_config(compose("train", [f"env={env}", *overrides]))
+        cfg = load_validated(compose("train", [f"env={env}", *overrides]))
     with tempfile.TemporaryDirectory() as tmp:
         spec = probe_env_spec(cfg.env, workdir=tmp)
     torch.set_num_threads(1)

@@ -78,12 +78,14 @@ def _compose(preset: str, overrides: list[str]):
     """The preset's typed config, as a training run would get it."""
     from hydra import compose, initialize_config_dir
 
-    from a3c_exp.config import load_config, register_configs
+    from a3c_exp.config import register_configs
     from a3c_exp.overrides import CONFIG_DIR
+    from a3c_exp.runtime.checks import load_validated
+    from a3c_exp.runtime.cpus import available_cpus
 
-    register_configs()
+    register_configs(cpu_count=available_cpus)
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return load_config(compose("train", overrides=[f"env={preset}", *overrides]))
+        return load_validated(compose("train", overrides=[f"env={preset}", *overrides]))
 
 
 class LoadSampler:

@@ -165,12 +165,14 @@ def main() -> None:
 
     from hydra import compose, initialize_config_dir
 
-    from a3c_exp.config import load_config, register_configs
+    from a3c_exp.config import register_configs
     from a3c_exp.overrides import CONFIG_DIR
+    from a3c_exp.runtime.checks import load_validated
+    from a3c_exp.runtime.cpus import available_cpus
 
-    register_configs()
+    register_configs(cpu_count=available_cpus)
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        composed = load_config(compose("train", [f"env={args.env}", *args.overrides]))
+        composed = load_validated(compose("train", [f"env={args.env}", *args.overrides]))
     env_cfg, n_envs = composed.env, composed.envs_per_worker
 
     results = []

@@ -11,12 +11,13 @@ from omegaconf import DictConfig
 
 from a3c_exp.config import register_configs
 from a3c_exp.overrides import CONFIG_DIR
+from a3c_exp.runtime.cpus import available_cpus
 
 
 @pytest.fixture
 def compose_train() -> Iterator:
     """``compose_train(overrides)`` -> the composed training config (schemas registered)."""
-    register_configs()
+    register_configs(cpu_count=available_cpus)
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
 

@@ -10,18 +10,19 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from a3c_exp.algo.module import A3CModule
+from a3c_exp.algo.module import A3CModule, module_from_checkpoint
 from a3c_exp.checkpoint import (
     CheckpointError,
     CheckpointManager,
     atomic_save,
     checkpoint_payload,
     load_checkpoint,
-    module_from_checkpoint,
     restore_checkpoint,
     take_snapshot,
+    upgrade_legacy_sections,
 )
-from a3c_exp.config import as_plain_data, load_config
+from a3c_exp.config import ConfigError, GymEnvConfig, as_plain_data, parse_env, refuse_call_keys
+from a3c_exp.runtime.checks import load_validated
 from a3c_exp.runtime.locks import FileLock
 from a3c_exp.runtime.worker import apply_update
 from tests.helpers import cli_env
@@ -54,7 +55,7 @@ def _payload(module, optimizer, counters=None, applied=3):
 
 
 def test_payload_round_trip_restores_weights_and_moments_exactly(tmp_path, compose_train):
-    cfg = load_config(compose_train(["env=cartpole", "model.hidden_sizes=[8]"]))
+    cfg = load_validated(compose_train(["env=cartpole", "model.hidden_sizes=[8]"]))
     module, optimizer = _trained_module(as_plain_data(cfg))
     path = tmp_path / "a.ckpt"
     atomic_save(_payload(module, optimizer), path)
@@ -71,10 +72,10 @@ def test_payload_round_trip_restores_weights_and_moments_exactly(tmp_path, compo
 
 
 def test_resume_keeps_the_configs_hyperparameters_and_refuses_another_optimizer(compose_train):
-    cfg = load_config(compose_train(["env=cartpole", "model.hidden_sizes=[8]", "optim.lr=0.01"]))
+    cfg = load_validated(compose_train(["env=cartpole", "model.hidden_sizes=[8]", "optim.lr=0.01"]))
     module, optimizer = _trained_module(as_plain_data(cfg))
     payload = _payload(module, optimizer)
-    changed = load_config(
+    changed = load_validated(
         compose_train(["env=cartpole", "model.hidden_sizes=[8]", "optim.lr=1e-5", "optim.eps=1e-6"])
     )
     fresh = A3CModule(as_plain_data(changed), [4], 2)
@@ -86,13 +87,13 @@ def test_resume_keeps_the_configs_hyperparameters_and_refuses_another_optimizer(
     assert float(fresh_optimizer.state[first]["step"]) == 3.0  # the statistics did carry over
 
     overrides = ["env=cartpole", "model.hidden_sizes=[8]", "optim=shared_rmsprop"]
-    rmsprop = load_config(compose_train(overrides))
+    rmsprop = load_validated(compose_train(overrides))
     other = A3CModule(as_plain_data(rmsprop), [4], 2)
     other_optimizer = other.configure_optimizers()
     with pytest.raises(ValueError, match="resume_optimizer_state=false") as info:
         restore_checkpoint(other, other_optimizer, payload, rmsprop)
     assert "optim=shared_adam" in str(info.value) and "\n" not in str(info.value)
-    fresh_start = load_config(compose_train([*overrides, "resume_optimizer_state=false"]))
+    fresh_start = load_validated(compose_train([*overrides, "resume_optimizer_state=false"]))
     restore_checkpoint(other, other_optimizer, payload, fresh_start)
     torch.testing.assert_close(other.state_dict(), module.state_dict(), rtol=0, atol=0)
     assert float(other_optimizer.state[next(iter(other.net.parameters()))]["step"]) == 0.0
@@ -149,7 +150,7 @@ def _code_naming(dst):
     ],
 )
 def test_checkpoint_naming_code_is_refused_with_no_side_effect(tmp_path, compose_train, shape):
-    cfg = load_config(compose_train(["env=cartpole", "model.hidden_sizes=[8]"]))
+    cfg = load_validated(compose_train(["env=cartpole", "model.hidden_sizes=[8]"]))
     module, optimizer = _trained_module(as_plain_data(cfg))
     payload = _payload(module, optimizer)
     dst = tmp_path / "copied.txt"
@@ -176,7 +177,7 @@ def test_checkpoint_naming_code_is_refused_with_no_side_effect(tmp_path, compose
         ],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,  # importing Lightning takes 10-25 s on a loaded machine
         env=cli_env(),
     )
     assert result.returncode == 2, result.stderr
@@ -291,3 +292,18 @@ def test_snapshot_taken_while_others_step_is_one_consistent_state(tmp_path):
             torch.testing.assert_close(saved[name], expected[name], rtol=0, atol=0)
     for name, tensor in loaded["state_dict"].items():
         torch.testing.assert_close(tensor, reference[name], rtol=0, atol=0)
+
+
+def test_a_stored_env_section_keeps_only_the_keys_of_its_kind():
+    # checkpoints written before env sections by kind stored every kind's keys
+    stored = {
+        "env": {"name": "cartpole", "kind": "gym", "id": "CartPole-v1", "kwargs": {}}
+        | {"frame_stack": 1, "clip_rewards": False, "rgb": False, "crop": [10, 10, 30, 30]},
+        "model": {"name": "mlp"},
+    }
+    env = parse_env(upgrade_legacy_sections(stored)["env"])
+    assert env == GymEnvConfig(name="cartpole", kind="gym", id="CartPole-v1")
+    with pytest.raises(ConfigError, match="names code to call"):  # call keys are kept, refused
+        refuse_call_keys(
+            upgrade_legacy_sections({"env": {**stored["env"], "_target_": "os.system"}})
+        )

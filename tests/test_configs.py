@@ -15,8 +15,6 @@ from a3c_exp.config import (
     RMSpropConfig,
     TrainConfig,
     as_plain_data,
-    load_config,
-    pins_cpus,
 )
 from a3c_exp.envs.factory import EnvSpec
 from a3c_exp.envs.scenarios import (
@@ -28,12 +26,14 @@ from a3c_exp.envs.scenarios import (
 )
 from a3c_exp.models import build_model
 from a3c_exp.overrides import CONFIG_DIR, group_options, run_name
+from a3c_exp.runtime.checks import load_validated
+from a3c_exp.runtime.cpus import pins_cpus
 from tests.helpers import cli_env
 
 
 @pytest.mark.parametrize("env", group_options("env"))
 def test_every_env_option_composes_and_validates(compose_train, env):
-    cfg = load_config(compose_train([f"env={env}"]))
+    cfg = load_validated(compose_train([f"env={env}"]))
     assert cfg.env.name == env
     assert cfg.workers >= 1
 
@@ -76,7 +76,7 @@ def _expected(env, optim, key):
 @pytest.mark.parametrize("optim", group_options("optim"))
 @pytest.mark.parametrize("env", group_options("env"))
 def test_every_env_optim_pair_takes_each_value_from_its_own_file(compose_train, env, optim):
-    cfg = load_config(compose_train([f"env={env}", f"optim={optim}"]))
+    cfg = load_validated(compose_train([f"env={env}", f"optim={optim}"]))
     assert cfg.optim.name == optim
     for key in ("optim.lr", "loss.entropy_coef"):
         value, source = _expected(env, optim, key)
@@ -90,8 +90,8 @@ def test_env_presets_set_no_optimizer_or_loss_values():
 
 
 def test_switching_the_optimizer_drops_the_other_optimizers_tuned_rate(compose_train):
-    adam = load_config(compose_train(["env=doom"]))
-    rmsprop = load_config(compose_train(["env=doom", "optim=shared_rmsprop"]))
+    adam = load_validated(compose_train(["env=doom"]))
+    rmsprop = load_validated(compose_train(["env=doom", "optim=shared_rmsprop"]))
     assert adam.optim.lr == 4e-4
     assert isinstance(rmsprop.optim, RMSpropConfig) and rmsprop.optim.eps == 0.1
     assert rmsprop.optim.lr == _expected("doom", "shared_rmsprop", "optim.lr")[0]
@@ -99,14 +99,14 @@ def test_switching_the_optimizer_drops_the_other_optimizers_tuned_rate(compose_t
 
 
 def test_command_line_wins_over_tuned_values(compose_train):
-    cfg = load_config(compose_train(["env=cartpole", "optim.lr=1e-3", "loss.entropy_coef=0.02"]))
+    cfg = load_validated(compose_train(["env=cartpole", "optim.lr=1e-3", "loss.entropy_coef=0.02"]))
     assert cfg.optim.lr == 1e-3 and cfg.loss.entropy_coef == 0.02
 
 
 @pytest.mark.parametrize("model", group_options("model"))
 @pytest.mark.parametrize("env", ["doom", "cartpole"])
 def test_every_model_option_builds(compose_train, model, env):
-    cfg = load_config(compose_train([f"env={env}", f"model={model}"]))
+    cfg = load_validated(compose_train([f"env={env}", f"model={model}"]))
     spec = EnvSpec((1, 84, 84), 3) if env == "doom" else EnvSpec((4,), 2)
     if model == "conv_lstm" and env == "cartpole":
         with pytest.raises(ValueError, match="model=mlp"):
@@ -120,7 +120,7 @@ def test_every_model_option_builds(compose_train, model, env):
 def test_every_optim_option_builds_a_shared_optimizer(compose_train, optim):
     from a3c_exp.algo.module import A3CModule
 
-    cfg = load_config(compose_train(["env=cartpole", f"optim={optim}"]))
+    cfg = load_validated(compose_train(["env=cartpole", f"optim={optim}"]))
     module = A3CModule(as_plain_data(cfg), [4], 2)
     optimizer = module.configure_optimizers()
     states = [s for p in module.net.parameters() for s in optimizer.state[p].values()]
@@ -133,7 +133,7 @@ def test_every_optim_option_builds_a_shared_optimizer(compose_train, optim):
     [(g, o) for g in ("logger", "experiment", "runtime") for o in group_options(g)],
 )
 def test_logger_experiment_and_runtime_options_compose(compose_train, group, option):
-    cfg = load_config(compose_train([f"{group}={option}"]))
+    cfg = load_validated(compose_train([f"{group}={option}"]))
     assert cfg.logger.kind in ("wandb", "none")
     if group == "runtime":
         assert cfg.runtime.kind == option
@@ -147,13 +147,13 @@ def test_runtime_ray_without_ray_installed_is_one_line(compose_train, monkeypatc
         importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a)
     )
     with pytest.raises(ConfigError) as info:
-        load_config(compose_train(["runtime=ray"]))
+        load_validated(compose_train(["runtime=ray"]))
     assert "pip install" in str(info.value) and "[ray]" in str(info.value)
     assert "\n" not in str(info.value)
 
 
 def test_defaults_are_the_tutorial(compose_train):
-    cfg = load_config(compose_train())
+    cfg = load_validated(compose_train())
     assert cfg.env.scenario == "basic" and cfg.env.reward_scale == 0.01
     assert isinstance(cfg.model, ConvLSTMConfig) and cfg.model.channels == [16, 32]
     assert cfg.rollout_len == 30 and cfg.loss.gamma == 0.99
@@ -161,17 +161,17 @@ def test_defaults_are_the_tutorial(compose_train):
     assert cfg.logger.mode == "offline"
     # the one deliberate change: 4 games per worker learn together, at 4x the tutorial's lr
     assert cfg.envs_per_worker == 4 and cfg.optim.lr == 4e-4
-    assert load_config(compose_train(["env=cartpole"])).envs_per_worker == 1
+    assert load_validated(compose_train(["env=cartpole"])).envs_per_worker == 1
 
 
 def test_env_preset_selects_its_model_but_command_line_wins(compose_train):
-    assert load_config(compose_train(["env=cartpole"])).model.name == "mlp"
-    cfg = load_config(compose_train(["env=cartpole", "model=mlp", "model.lstm_size=16"]))
+    assert load_validated(compose_train(["env=cartpole"])).model.name == "mlp"
+    cfg = load_validated(compose_train(["env=cartpole", "model=mlp", "model.lstm_size=16"]))
     assert cfg.model.lstm_size == 16
 
 
 def test_loaded_config_is_typed_and_frozen(compose_train):
-    cfg = load_config(compose_train(["env=cartpole"]))
+    cfg = load_validated(compose_train(["env=cartpole"]))
     assert isinstance(cfg, TrainConfig) and isinstance(cfg.env, EnvConfig)
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.workers = 3
@@ -194,7 +194,7 @@ def test_config_that_would_call_code_or_has_unknown_keys_is_refused(
     compose_train, override, message
 ):
     with pytest.raises(ConfigError) as info:
-        load_config(compose_train([override]))
+        load_validated(compose_train([override]))
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
@@ -214,13 +214,31 @@ BAD_VALUES = [
     ("pin_cpus=sometimes", "pin_cpus='sometimes': allowed: true, false, auto"),
     ("logger.mode=sometimes", "logger.mode='sometimes'"),
     ("resume=/nonexistent.ckpt", "resume='/nonexistent.ckpt'"),
+    ("total_steps=1000000.5", "total_steps=1000000.5: must be a whole number"),
+    ("env.frame_size=84.5", "env.frame_size=84.5: must be a whole number"),
+    ("model.channels=[16,32.5]", "model.channels[1]=32.5: must be a whole number"),
 ]
+
+
+def test_whole_number_floats_are_taken_where_an_integer_is_asked(compose_train):
+    cfg = load_validated(
+        compose_train(["total_steps=1e6", "workers=2.0", "model.channels=[16.0,32]", "seed=1e1"])
+    )
+    assert (cfg.total_steps, cfg.workers, cfg.model.channels, cfg.seed) == (
+        1_000_000,
+        2,
+        [16, 32],
+        10,
+    )
+    assert all(
+        type(v) is int for v in (cfg.total_steps, cfg.workers, cfg.seed, *cfg.model.channels)
+    )
 
 
 @pytest.mark.parametrize(("override", "message"), BAD_VALUES)
 def test_bad_values_raise_one_line_errors(compose_train, override, message):
     with pytest.raises(ConfigError) as info:
-        load_config(compose_train([override]))
+        load_validated(compose_train([override]))
     assert message in str(info.value)
     assert "\n" not in str(info.value)
 
@@ -229,11 +247,11 @@ def test_missing_wad_and_non_vizdoom_cfg_are_refused(compose_train, tmp_path):
     cfg_file = tmp_path / "mine.cfg"
     cfg_file.write_text("doom_scenario_path = missing.wad\navailable_buttons = { ATTACK }\n")
     with pytest.raises(ConfigError, match=r"missing\.wad, which is missing"):
-        load_config(compose_train([f"env.scenario={cfg_file}"]))
+        load_validated(compose_train([f"env.scenario={cfg_file}"]))
     other = tmp_path / "other.cfg"
     other.write_text("hello = world\n")
     with pytest.raises(ConfigError, match="not a ViZDoom config"):
-        load_config(compose_train([f"env.scenario={other}"]))
+        load_validated(compose_train([f"env.scenario={other}"]))
 
 
 def test_run_name_from_overrides():
@@ -242,7 +260,7 @@ def test_run_name_from_overrides():
 
 
 def test_composed_config_has_no_unresolved_interpolations(compose_train):
-    data = as_plain_data(load_config(compose_train()))
+    data = as_plain_data(load_validated(compose_train()))
     assert "${" not in OmegaConf.to_yaml(OmegaConf.create(data))
 
 
@@ -255,8 +273,22 @@ def test_composed_config_has_no_unresolved_interpolations(compose_train):
             "error: env='nope': unknown env option; allowed: atari, atari_pong, cartpole",
         ),
         (["--multirun", "env=nope,cartpole"], "error: env='nope': unknown env option; allowed:"),
-        (["lossx.gamma=1"], "error: Could not override 'lossx.gamma'."),
-        (["workers=abc"], "error: Error merging override workers=abc"),
+        (["lossx.gamma=1"], "error: lossx.gamma=1: not a key of TrainConfig; allowed: env, "),
+        (["loss.gammma=0.9"], "error: loss.gammma=0.9: not a key of LossConfig; allowed: gamma,"),
+        (
+            ["env=doom", "env.frame_stack=4"],
+            "error: env.frame_stack=4: not a key of VizDoomEnvConfig; allowed: name, kind,",
+        ),
+        (
+            ["env=cartpole", "env.clip_rewards=true"],
+            "error: env.clip_rewards=true: not a key of GymEnvConfig; allowed: name, kind,",
+        ),
+        (
+            ["runtime=local", "runtime.address=auto"],
+            "error: runtime.address=auto: not a key of LocalRuntimeConfig; allowed: kind",
+        ),
+        (["workers=abc"], "error: workers='abc': must be an integer"),
+        (["total_steps=2.5"], "error: total_steps=2.5: must be a whole number (an integer)"),
         (["workers=[1"], "error: workers=[1: no viable alternative at input '[1'"),
         (["lock_optimizer_step=false"], "error: lock_optimizer_step=False: false needs"),
         (["loss.gamma=1.5"], "error: loss.gamma=1.5: must be in (0, 1]"),
@@ -298,3 +330,95 @@ def test_cli_rejects_bad_values_in_one_line_before_any_worker(tmp_path, args, ex
 )
 def test_workers_are_pinned_when_they_fill_the_machine(setting, workers, expected):
     assert pins_cpus(setting, workers, cpus=2) is expected
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], "error: checkpoint=???: required: the checkpoint to evaluate"),
+        (["checkpoint=/nonexistent.ckpt", "episodes=0"], "error: episodes=0: must be an integer"),
+        (["checkpoint=/nonexistent.ckpt"], "error: checkpoint /nonexistent.ckpt: no such file"),
+    ],
+)
+def test_evaluate_refuses_bad_input_in_one_line(tmp_path, args, expected):
+    result = subprocess.run(
+        [sys.executable, "-m", "a3c_exp.evaluate", *args, f"hydra.run.dir={tmp_path}/eval"],
+        capture_output=True,
+        text=True,
+        timeout=180,  # a missing file is found after torch/Lightning load (10-25 s)
+        env=cli_env(),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(expected), result.stderr
+
+
+def test_the_frame_size_rule_is_the_conv_stacks_own(compose_train):
+    # the default conv stack (8/4, 4/2) leaves one output pixel for frames of 20x20
+    assert load_validated(compose_train(["env=doom", "env.frame_size=20"])).env.frame_size == 20
+    with pytest.raises(ConfigError) as info:
+        load_validated(compose_train(["env=doom", "env.frame_size=19"]))
+    assert str(info.value).startswith("env.frame_size=19: must be >= 20: the conv stack")
+    # a network that reads no frames asks nothing of their size
+    cfg = load_validated(compose_train(["env=doom", "model=mlp", "env.frame_size=8"]))
+    assert cfg.model.name == "mlp" and cfg.env.frame_size == 8
+
+
+VALIDATES_WITHOUT_TORCH = """
+import sys
+from hydra import compose, initialize_config_dir
+from a3c_exp.config import ConfigError, register_configs
+from a3c_exp.overrides import CONFIG_DIR
+from a3c_exp.runtime.checks import load_validated
+from a3c_exp.runtime.cpus import available_cpus
+
+register_configs(cpu_count=available_cpus)
+with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+    for overrides in {cases!r}:
+        try:
+            load_validated(compose(config_name="train", overrides=overrides))
+            print("ok")
+        except ConfigError as err:
+            print(str(err).split(":")[0])
+print("torch" in sys.modules)
+"""
+
+
+def test_config_is_validated_and_refused_before_torch_is_imported(tmp_path):
+    cases = [
+        ["env=doom"],
+        ["env=atari_pong"],
+        ["env=doom", "logger.mode=sometimes"],
+        ["env=doom", "resume=/nonexistent.ckpt"],
+        ["env=doom", "env.frame_size=10"],
+    ]
+    result = subprocess.run(
+        [sys.executable, "-c", VALIDATES_WITHOUT_TORCH.format(cases=cases)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=cli_env(),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "ok",
+        "ok",
+        "logger.mode='sometimes'",
+        "resume='/nonexistent.ckpt'",
+        "env.frame_size=10",
+        "False",
+    ]
+
+
+def test_config_package_imports_nothing_else_of_a3c_exp():
+    code = (
+        "import sys, a3c_exp.config; "
+        "print(sorted(m for m in sys.modules if m.startswith('a3c_exp.') "
+        "and not m.startswith('a3c_exp.config')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), check=True
+    )
+    assert result.stdout.strip() == "[]"

@@ -1,15 +1,20 @@
 """Environments: the ViZDoom env is a proper gymnasium env; gym ids go through the same factory."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-from a3c_exp.config import EnvConfig
+from a3c_exp.config import GymEnvConfig, VizDoomEnvConfig
 from a3c_exp.envs import make_env, probe_env_spec
 from a3c_exp.envs.vizdoom_env import VizDoomEnv
+from a3c_exp.runtime.checks import load_validated
+from tests.helpers import cli_env
 
-DOOM = EnvConfig(
+DOOM = VizDoomEnvConfig(
     name="doom",
     kind="vizdoom",
     scenario="basic",
@@ -75,7 +80,7 @@ def test_vizdoom_rgb_render_for_videos(tmp_path):
 
 
 def test_gym_env_by_id_and_spec():
-    env_cfg = EnvConfig(name="cartpole", kind="gym", id="CartPole-v1", reward_scale=2.0)
+    env_cfg = GymEnvConfig(name="cartpole", kind="gym", id="CartPole-v1", reward_scale=2.0)
     env = make_env(env_cfg)
     obs, _ = env.reset(seed=0)
     _, reward, *_ = env.step(0)
@@ -92,10 +97,10 @@ def test_vizdoom_spec(tmp_path):
 
 def test_atari_pong_preset_has_its_measured_frame_size_and_network(compose_train):
     """Pong: the paper's preprocessing at 42x42 and three 3x3 convs (conf/env/atari_pong.yaml)."""
-    from a3c_exp.config import load_config
+
     from a3c_exp.models import build_model
 
-    cfg = load_config(compose_train(["env=atari_pong"]))
+    cfg = load_validated(compose_train(["env=atari_pong"]))
     env = make_env(cfg.env)
     try:
         assert env.observation_space.shape == (4, 42, 42)
@@ -118,10 +123,10 @@ def test_atari_pong_preset_has_its_measured_frame_size_and_network(compose_train
 
 
 def test_generic_atari_preset_has_the_papers_preprocessing_and_network(compose_train):
-    from a3c_exp.config import load_config
+
     from a3c_exp.models import build_model
 
-    cfg = load_config(compose_train(["env=atari"]))
+    cfg = load_validated(compose_train(["env=atari"]))
     spec = probe_env_spec(cfg.env)
     assert spec.obs_shape == (4, 84, 84)
     net = build_model(cfg.model, spec.obs_shape, spec.n_actions)
@@ -130,8 +135,23 @@ def test_generic_atari_preset_has_the_papers_preprocessing_and_network(compose_t
 
 
 def test_generic_atari_env_takes_any_ale_id(compose_train):
-    from a3c_exp.config import load_config
 
-    cfg = load_config(compose_train(["env=atari", "env.id=ALE/Breakout-v5"]))
+    cfg = load_validated(compose_train(["env=atari", "env.id=ALE/Breakout-v5"]))
     spec = probe_env_spec(cfg.env)
     assert spec.obs_shape == (4, 84, 84) and spec.n_actions == 4
+
+
+def test_rendering_a_gym_env_for_video_prints_no_display_error(tmp_path):
+    # pygame's SDL looked for a display and printed "error: XDG_RUNTIME_DIR is invalid ..."
+    code = (
+        "from a3c_exp.config import GymEnvConfig; from a3c_exp.envs import make_env; "
+        "env = make_env(GymEnvConfig(name='c', kind='gym', id='CartPole-v1'), "
+        "render_mode='rgb_array'); env.reset(seed=0); print(env.render().shape); env.close()"
+    )
+    env = {k: v for k, v in cli_env().items() if k not in ("XDG_RUNTIME_DIR", "SDL_VIDEODRIVER")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(400, 600, 3)"
+    assert result.stderr.strip() == ""

@@ -17,43 +17,69 @@ import psutil
 import pytest
 
 from a3c_exp.algo.module import A3CModule
-from a3c_exp.config import as_plain_data, load_config
+from a3c_exp.config import as_plain_data
 from a3c_exp.envs import EnvSpec
+from a3c_exp.runtime.checks import load_validated
 
 BACKENDS = ["local", pytest.param("ray", marks=pytest.mark.slow)]
 RAY_PROCESSES = ("raylet", "gcs_server", "ray::")
 
 
 @pytest.fixture(autouse=True)
-def _ray_tmpdir(monkeypatch):
-    """Ray's sockets must stay under the path-length limit of Unix sockets: a short folder."""
+def ray_tmpdir(monkeypatch) -> str:
+    """This test's own Ray folder (sockets, logs): short, for the path-length limit of Unix
+    sockets, and the mark of every Ray process this test starts."""
     folder = tempfile.mkdtemp(prefix="ray", dir="/tmp")
     monkeypatch.setenv("RAY_TMPDIR", folder)
-    yield
+    return folder
 
 
-def _ray_processes() -> list[psutil.Process]:
-    """Ray's live processes; a zombie has exited already (only its parent's reaping is left)."""
+def _ray_processes(ray_tmpdir: str) -> list[psutil.Process]:
+    """The live Ray processes started by this test, wherever they were reparented.
+
+    A test beside this one (the suite runs two at once) may run a Ray of its own: only
+    processes that belong to this test's ``RAY_TMPDIR`` count, by their command line (the
+    session folder) or their environment (worker actors rename their command line). A zombie
+    has exited already (only its parent's reaping is left).
+    """
     found = []
     for proc in psutil.process_iter(["name", "cmdline", "status"]):
         if proc.info["status"] == psutil.STATUS_ZOMBIE:
             continue
         text = " ".join([proc.info["name"] or "", *(proc.info["cmdline"] or [])])
-        if any(marker in text for marker in RAY_PROCESSES):
+        if not any(marker in text for marker in RAY_PROCESSES):
+            continue
+        try:
+            ours = ray_tmpdir in text or proc.environ().get("RAY_TMPDIR") == ray_tmpdir
+        except psutil.Error:  # exited while we looked, or not ours to read
+            continue
+        if ours:
             found.append(proc)
     return found
 
 
+def _wait_for_ray_to_exit(ray_tmpdir: str, timeout: float = 30.0) -> list[psutil.Process]:
+    """This test's Ray processes still alive after waiting up to ``timeout`` for them to go."""
+    deadline = time.monotonic() + timeout
+    left = _ray_processes(ray_tmpdir)
+    while left and time.monotonic() < deadline:
+        psutil.wait_procs(left, timeout=min(1.0, max(0.0, deadline - time.monotonic())))
+        left = _ray_processes(ray_tmpdir)
+    return left
+
+
 def _pool(compose_train, tmp_path, backend, *overrides):
-    cfg = load_config(
+    cfg = load_validated(
         compose_train(
             [
                 "env=cartpole",
                 "workers=2",
                 "logger=none",
                 f"runtime={backend}",
-                "runtime.report_seconds=0.2",
-                "runtime.cpus_per_worker=0.5",
+                *(
+                    ["runtime.report_seconds=0.2", "runtime.cpus_per_worker=0.5"]
+                    * (backend == "ray")
+                ),
                 *overrides,
             ]
         )
@@ -95,7 +121,9 @@ def _worker_pid(pool, backend, rank):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_pool_trains_and_snapshots_one_consistent_state(compose_train, tmp_path, backend):
+def test_pool_trains_and_snapshots_one_consistent_state(
+    compose_train, tmp_path, backend, ray_tmpdir
+):
     pool, steps = _pool(compose_train, tmp_path, backend)
     try:
         pool.start()
@@ -111,8 +139,7 @@ def test_pool_trains_and_snapshots_one_consistent_state(compose_train, tmp_path,
     finally:
         pool.close()
     if backend == "ray":
-        time.sleep(1.0)
-        assert _ray_processes() == []  # the Ray this pool started is gone
+        assert _wait_for_ray_to_exit(ray_tmpdir) == []  # the Ray this pool started is gone
 
 
 def _module_args(pool):

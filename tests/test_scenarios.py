@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from a3c_exp.config import ConfigError, load_config
+from a3c_exp.config import ConfigError
 from a3c_exp.envs import make_env
 from a3c_exp.envs.scenarios import UNSERVED_SCENARIOS
 from a3c_exp.models import build_model
 from a3c_exp.overrides import group_options
+from a3c_exp.runtime.checks import load_validated
 from tests.helpers import read_metrics, run_train
 
 DOOM_ENVS = [name for name in group_options("env") if name.startswith("doom")]
@@ -51,7 +52,7 @@ def test_every_doom_preset_has_its_spaces_stated():
 def test_scenario_preset_composes_starts_and_steps_with_its_spaces(
     compose_train, env_name, tmp_path
 ):
-    cfg = load_config(compose_train([f"env={env_name}"]))
+    cfg = load_validated(compose_train([f"env={env_name}"]))
     shape, buttons = SPACES[env_name]
     env = make_env(cfg.env, workdir=str(tmp_path))
     try:
@@ -72,7 +73,7 @@ def test_scenario_preset_composes_starts_and_steps_with_its_spaces(
 
 
 def test_game_variables_ride_in_the_last_channel(compose_train, tmp_path):
-    cfg = load_config(compose_train(["env=doom_health_gathering"]))
+    cfg = load_validated(compose_train(["env=doom_health_gathering"]))
     env = make_env(cfg.env, workdir=str(tmp_path))
     try:
         import vizdoom
@@ -89,7 +90,7 @@ def test_game_variables_ride_in_the_last_channel(compose_train, tmp_path):
 
 
 def test_rgb_frames_have_three_colour_channels(compose_train, tmp_path):
-    cfg = load_config(compose_train(["env=doom_health_gathering_supreme"]))
+    cfg = load_validated(compose_train(["env=doom_health_gathering_supreme"]))
     env = make_env(cfg.env, workdir=str(tmp_path))
     try:
         obs, _ = env.reset(seed=0)
@@ -101,15 +102,15 @@ def test_rgb_frames_have_three_colour_channels(compose_train, tmp_path):
 
 def test_model_must_read_as_many_game_variables_as_the_env_feeds(compose_train):
     with pytest.raises(ConfigError, match=r"model\.game_variables=0: must equal"):
-        load_config(compose_train(["env=doom_health_gathering", "model.game_variables=0"]))
+        load_validated(compose_train(["env=doom_health_gathering", "model.game_variables=0"]))
     with pytest.raises(ConfigError, match=r"env\.game_variables"):
-        load_config(compose_train(["env=doom", "env.game_variables=[HEALTHY]"]))
+        load_validated(compose_train(["env=doom", "env.game_variables=[HEALTHY]"]))
 
 
 @pytest.mark.parametrize("name", sorted(UNSERVED_SCENARIOS))
 def test_unserved_scenarios_are_refused_with_the_reason(compose_train, name):
     with pytest.raises(ConfigError, match=rf"env\.scenario='{name}': not served: "):
-        load_config(compose_train(["env=doom", f"env.scenario={name}"]))
+        load_validated(compose_train(["env=doom", f"env.scenario={name}"]))
 
 
 @pytest.mark.slow

@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 
 from a3c_exp.algo.rollout import env_seed
-from a3c_exp.config import ConfigError, load_config
+from a3c_exp.config import ConfigError
 from a3c_exp.envs import EnvSpec
+from a3c_exp.runtime.checks import load_validated
 from a3c_exp.runtime.worker import worker_spec
 from a3c_exp.seeding import SAMPLER, derive_seed
 
@@ -26,7 +27,7 @@ def _streams(cfg, workers: int, restarts: int, steps: tuple[int, ...]) -> list[i
 
 def test_runs_with_neighbouring_seeds_share_no_stream(compose_train):
     runs = [
-        _streams(load_config(compose_train(["env=cartpole", f"seed={seed}"])), 8, 3, (0, 6000))
+        _streams(load_validated(compose_train(["env=cartpole", f"seed={seed}"])), 8, 3, (0, 6000))
         for seed in range(4)
     ]
     every = [seed for run in runs for seed in run]
@@ -34,11 +35,11 @@ def test_runs_with_neighbouring_seeds_share_no_stream(compose_train):
 
 
 def test_same_seed_gives_the_same_streams(compose_train):
-    cfg = load_config(compose_train(["env=cartpole", "seed=3"]))
+    cfg = load_validated(compose_train(["env=cartpole", "seed=3"]))
     assert _streams(cfg, 2, 2, (0,)) == _streams(cfg, 2, 2, (0,))
     assert all(0 <= seed < 2**63 for seed in _streams(cfg, 2, 2, (0,)))
 
 
 def test_negative_seed_is_refused_in_one_line(compose_train):
     with pytest.raises(ConfigError, match=r"^seed=-1: must be an integer >= 0$"):
-        load_config(compose_train(["env=cartpole", "seed=-1"]))
+        load_validated(compose_train(["env=cartpole", "seed=-1"]))

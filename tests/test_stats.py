@@ -2,8 +2,8 @@
 
 import math
 
+from a3c_exp.messages import Episode, Update
 from a3c_exp.reporting.stats import RunStats
-from a3c_exp.runtime.messages import Episode, Update
 
 
 def _update(rewards, skipped=False, loss=1.0, rank=0):

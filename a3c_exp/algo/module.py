@@ -14,25 +14,24 @@ optimizer are built from this package's registries by name.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 
+from a3c_exp.checkpoint import CheckpointError, load_checkpoint, upgrade_legacy_sections
 from a3c_exp.config import (
+    ConfigError,
     LossConfig,
     parse_model,
     parse_optim,
     parse_section,
     refuse_call_keys,
-    upgrade_legacy_sections,
 )
 from a3c_exp.models import ActorCritic, build_model
 from a3c_exp.optim.shared import build_optimizer
 from a3c_exp.typing import RecurrentState
-
-CHECKPOINT_FORMAT = 2
-"""2: model and optimizer chosen by name (1 named classes by import path, read as legacy)."""
 
 
 class A3CModule(pl.LightningModule):
@@ -64,3 +63,18 @@ class A3CModule(pl.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """The registered shared optimizer ``optim.name`` over the network (state shared)."""
         return build_optimizer(self.optim_config, self.net.parameters())
+
+
+def module_from_checkpoint(path: str | os.PathLike) -> tuple[A3CModule, dict[str, Any]]:
+    """The module a checkpoint holds, built by name from its checked config; and the payload.
+
+    Raises CheckpointError with one line naming the file and the refused key or problem.
+    """
+    payload = load_checkpoint(path)
+    hparams = payload.get("hyper_parameters") or {}
+    try:
+        module = A3CModule(hparams["cfg"], list(hparams["obs_shape"]), int(hparams["n_actions"]))
+    except (ConfigError, KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"checkpoint {path}: refused: {err}") from None
+    module.load_state_dict(payload["state_dict"])
+    return module, payload

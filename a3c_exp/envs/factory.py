@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import gymnasium as gym
 import numpy as np
 
-if TYPE_CHECKING:
-    from a3c_exp.config import EnvConfig
+from a3c_exp.config import ENV_CONFIGS
 
-ENV_KINDS = ("vizdoom", "gym", "atari")
+if TYPE_CHECKING:
+    from a3c_exp.config import AtariEnvConfig, EnvConfig
+
+ENV_KINDS = tuple(ENV_CONFIGS)
 
 
 def register_atari() -> None:
@@ -19,6 +22,19 @@ def register_atari() -> None:
     import ale_py
 
     gym.register_envs(ale_py)
+
+
+def headless_renderer() -> None:
+    """Let gymnasium's pygame renderers draw off-screen without looking for a display.
+
+    Rendering frames for a video initialises SDL's video subsystem, which without a display
+    server prints ``error: XDG_RUNTIME_DIR is invalid or not set in the environment.`` (a
+    warning that reads like a failure). SDL's ``dummy`` driver renders the same frames with no
+    display; a driver the user chose (``SDL_VIDEODRIVER``) is kept. Called where an env that
+    renders is made (a worker recording videos, an evaluation with ``record=true``), never at
+    import.
+    """
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,8 @@ def make_env(
     Seeding happens at the first ``reset(seed=...)``, as gymnasium intends.
     """
     kind = env_cfg.kind
+    if render_mode == "rgb_array" and kind != "vizdoom":
+        headless_renderer()
     if kind == "vizdoom":
         from a3c_exp.envs.vizdoom_env import VizDoomEnv
 
@@ -74,7 +92,7 @@ def make_env(
     raise ValueError(f"env.kind={kind!r}: allowed: {', '.join(ENV_KINDS)}")
 
 
-def make_atari(env_cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
+def make_atari(env_cfg: AtariEnvConfig, render_mode: str | None = None) -> gym.Env:
     """An ALE game with the A3C paper's preprocessing (Mnih et al. 2016, as in DQN).
 
     gymnasium's ``AtariPreprocessing``: up to 30 no-ops at reset, each action held for

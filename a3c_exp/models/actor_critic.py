@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from a3c_exp.models.shapes import ACTIVATIONS, OBS_NORMALIZATIONS, check_frame_size
 from a3c_exp.typing import RecurrentState
 
 if TYPE_CHECKING:
@@ -150,20 +151,9 @@ def episode_fragments(dones: torch.Tensor) -> EpisodeFragments:
     return EpisodeFragments(len(fragments), gather, scatter, torch.tensor(carried))
 
 
-def smallest_frame(kernel_sizes: Sequence[int], strides: Sequence[int]) -> int:
-    """The smallest frame side the conv stack (no padding) still leaves one output pixel for."""
-    side = 1
-    for kernel, stride in zip(reversed(kernel_sizes), reversed(strides), strict=True):
-        side = (side - 1) * stride + kernel
-    return side
-
-
 def _conv_output_size(obs_shape: Sequence[int], convs: nn.Sequential) -> int:
     with torch.no_grad():
         return int(math.prod(convs(torch.zeros(1, *obs_shape)).shape[1:]))
-
-
-OBS_NORMALIZATIONS = ("standardize", "scale")
 
 
 class ConvEncoder(nn.Module):
@@ -206,13 +196,7 @@ class ConvEncoder(nn.Module):
                 f"model.game_variables={game_variables}: the observation {tuple(obs_shape)} "
                 "has no image channel besides the game variables' channel"
             )
-        smallest = smallest_frame(kernel_sizes, strides)
-        if min(image_shape[1:]) < smallest:
-            raise ValueError(
-                f"frames of {image_shape[1]}x{image_shape[2]} are too small for the conv stack "
-                f"(model.kernel_sizes={list(kernel_sizes)}, model.strides={list(strides)}): "
-                f"allowed: frames of at least {smallest}x{smallest} (env.frame_size)"
-            )
+        check_frame_size(kernel_sizes, strides, min(image_shape[1:]))
         self.output_size = fc_size + self.game_variables
         layers: list[nn.Module] = []
         in_channels = image_shape[0]
@@ -283,8 +267,8 @@ class MLPActorCritic(ActorCritic):
         activation: str = "tanh",
     ):
         acts = {"tanh": nn.Tanh, "relu": nn.ReLU}
-        if activation not in acts:
-            raise ValueError(f"model.activation={activation!r}: allowed: {', '.join(acts)}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"model.activation={activation!r}: allowed: {', '.join(ACTIVATIONS)}")
         layers: list[nn.Module] = [nn.Flatten()]
         size = math.prod(obs_shape)
         for hidden in hidden_sizes:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from a3c_exp.runtime.messages import Update
+from a3c_exp.messages import Update
 from a3c_exp.typing import Metrics
 
 LOSS_KEYS = {

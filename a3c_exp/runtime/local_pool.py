@@ -28,8 +28,8 @@ from a3c_exp.algo.module import A3CModule
 from a3c_exp.checkpoint import Snapshot, take_snapshot
 from a3c_exp.config import TrainConfig
 from a3c_exp.envs import EnvSpec
+from a3c_exp.messages import Message, Ready, Update, WorkerError
 from a3c_exp.runtime.locks import FileLock
-from a3c_exp.runtime.messages import Message, Ready, Update, WorkerError
 from a3c_exp.runtime.worker import run_worker, worker_spec
 from a3c_exp.typing import Metrics
 

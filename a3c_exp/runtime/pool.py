@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from a3c_exp.checkpoint import Snapshot
-from a3c_exp.runtime.messages import Update
+from a3c_exp.messages import Update
 from a3c_exp.typing import Metrics
 
 

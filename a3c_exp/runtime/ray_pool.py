@@ -33,6 +33,7 @@ import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from a3c_exp.checkpoint import Snapshot
+from a3c_exp.messages import Update
 from a3c_exp.models import ActorCritic, build_model
 from a3c_exp.optim.shared import (
     build_optimizer,
@@ -40,7 +41,6 @@ from a3c_exp.optim.shared import (
     load_shared_state,
     optimizer_name,
 )
-from a3c_exp.runtime.messages import Update
 from a3c_exp.runtime.pool import PoolError
 from a3c_exp.runtime.worker import Learner, WorkerSpec, worker_spec
 from a3c_exp.typing import Metrics
@@ -179,7 +179,7 @@ class RayPool:
     ):
         import ray
 
-        from a3c_exp.config import available_cpus
+        from a3c_exp.runtime.cpus import available_cpus
 
         self._ray = ray
         self.cfg = cfg
@@ -194,7 +194,13 @@ class RayPool:
             init["num_cpus"] = available_cpus()
         else:
             init["address"] = runtime.address
-        ray.init(logging_level=logging.WARNING, **init)
+        try:
+            ray.init(logging_level=logging.WARNING, **init)
+        except ConnectionError as err:  # e.g. something that is not Ray answered at the address
+            from a3c_exp.config import ConfigError
+
+            reason = str(err).strip().splitlines()[0]
+            raise ConfigError(f"runtime.address={runtime.address!r}: {reason}") from None
         try:
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 

@@ -22,9 +22,9 @@ from typing import Any
 from a3c_exp.algo.module import A3CModule
 from a3c_exp.checkpoint import CheckpointManager, checkpoint_payload
 from a3c_exp.config import TrainConfig
+from a3c_exp.messages import Update
 from a3c_exp.reporting import MetricsSink, RunStats
 from a3c_exp.runtime.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
-from a3c_exp.runtime.messages import Update
 from a3c_exp.runtime.pool import PoolError, WorkerPool
 from a3c_exp.runtime.trial import TrialReporter
 

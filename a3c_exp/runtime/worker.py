@@ -34,8 +34,8 @@ import torch
 from a3c_exp.algo.learning import rollout_loss
 from a3c_exp.algo.rollout import EpisodeRecorder, RolloutCollector
 from a3c_exp.envs import make_env
+from a3c_exp.messages import Episode, Ready, Update, WorkerError
 from a3c_exp.models import ActorCritic, build_model
-from a3c_exp.runtime.messages import Episode, Ready, Update, WorkerError
 from a3c_exp.seeding import derive_seed
 
 if TYPE_CHECKING:

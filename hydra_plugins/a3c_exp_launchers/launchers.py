@@ -169,7 +169,7 @@ class BoundedLocalLauncher(_PerJobParams, stock.LocalLauncher):
         """``array_parallelism``, or CPUs // the largest ``cpus_per_task`` (at least 1)."""
         if self.array_parallelism is not None:
             return self.array_parallelism
-        from a3c_exp.config import available_cpus
+        from a3c_exp.runtime.cpus import available_cpus
 
         return max(1, available_cpus() // max(c or 1 for c in cpus_per_task))
 

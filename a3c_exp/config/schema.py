@@ -1,0 +1,256 @@
+"""The config's schema: frozen dataclasses, one per section, a comment on every field.
+
+This module is the ground floor of the package: it imports nothing of ``a3c_exp``. Loading
+(Hydra's ConfigStore, parsing, ``load_config``) is in ``a3c_exp.config.load``; the rules a
+value must follow are checked by the part that uses it (``a3c_exp.config.checks`` for the
+config's own ranges, ``a3c_exp.envs.checks``, ``a3c_exp.models.shapes``,
+``a3c_exp.runtime.checks``), composed by ``a3c_exp.runtime.checks.validate``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+OBJECTIVES = ("final_mean_reward", "best_mean_reward", "steps_per_second")
+"""Summary values a job can return to a Hydra sweeper as its objective."""
+
+
+@dataclass(frozen=True)
+class EnvCommon:
+    """What every environment section has; each kind adds its own keys (``env.kind``)."""
+
+    name: str = MISSING  # short label used in run names, e.g. "doom" or "cartpole"
+    kind: str = MISSING  # vizdoom, gym or atari: chooses the section's schema (ENV_CONFIGS)
+    frame_skip: int = 1  # each action is repeated for this many tics/frames
+    reward_scale: float = 1.0  # rewards are multiplied by this before learning and reporting
+    bootstrap_truncated: bool = False  # time-limit ends bootstrap from V(s) instead of failing
+
+
+@dataclass(frozen=True)
+class VizDoomEnvConfig(EnvCommon):
+    """``env.kind: vizdoom``: a ViZDoom scenario with the tutorial's preprocessing."""
+
+    kind: str = "vizdoom"
+    scenario: str | None = None  # shipped scenario name (basic, ...) or path to a .cfg
+    frame_size: int = 84  # frames are resized to frame_size x frame_size
+    crop: list[int] = field(default_factory=lambda: [10, 10, 30, 30])  # top, bottom, left, right
+    screen_resolution: str = "RES_160X120"  # engine render resolution
+    episode_timeout: int | None = None  # tics per episode; null keeps the scenario's own
+    rgb: bool = False  # colour frames (3 channels) instead of grayscale (1)
+    # game variables (vizdoom.GameVariable names, e.g. [HEALTH, AMMO2]) fed to the network
+    # beside the image: they ride in one extra observation channel (first pixels, values
+    # clipped to 0..255) and need model.game_variables set to how many there are
+    game_variables: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class GymEnvConfig(EnvCommon):
+    """``env.kind: gym``: a gymnasium environment by id."""
+
+    kind: str = "gym"
+    id: str = MISSING  # environment id, e.g. CartPole-v1 ("package.module:Env-v0" imports it)
+    kwargs: dict[str, Any] = field(default_factory=dict)  # extra gymnasium.make arguments
+
+
+@dataclass(frozen=True)
+class AtariEnvConfig(EnvCommon):
+    """``env.kind: atari``: an ALE game with the A3C paper's preprocessing."""
+
+    kind: str = "atari"
+    id: str = MISSING  # ALE id, e.g. ALE/Pong-v5
+    kwargs: dict[str, Any] = field(default_factory=dict)  # extra gymnasium.make arguments
+    frame_size: int = 84  # grayscale frames of frame_size x frame_size
+    frame_stack: int = 1  # the last n frames form the observation (n channels)
+    clip_rewards: bool = False  # rewards clipped to their sign (-1, 0, 1) for learning
+
+
+ENV_CONFIGS: dict[str, type] = {
+    "vizdoom": VizDoomEnvConfig,
+    "gym": GymEnvConfig,
+    "atari": AtariEnvConfig,
+}
+"""Environment kinds (``env.kind``) and their typed sections; the envs are in a3c_exp.envs."""
+
+EnvConfig = VizDoomEnvConfig | GymEnvConfig | AtariEnvConfig
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """A3C loss coefficients."""
+
+    gamma: float = 0.99  # discount factor, in (0, 1]
+    gae_lambda: float = 1.0  # GAE lambda in [0, 1]; 1.0 = tutorial advantage R - V(s)
+    value_coef: float = 0.5  # weight of the value loss 0.5 * sum (R - V)^2
+    entropy_coef: float = 0.01  # beta: weight of the entropy bonus
+    max_grad_norm: float = 40.0  # gradients are clipped to this global norm
+
+
+@dataclass(frozen=True)
+class LoggerConfig:
+    """Where metrics go besides the console and the run directory's CSV."""
+
+    kind: str = "none"  # "wandb" or "none"
+    project: str = "a3c-exp"  # W&B project
+    entity: str | None = None  # W&B entity (user or team); null = the default one
+    group: str | None = None  # W&B group; null = the sweep's group in a --multirun (derived)
+    tags: list[str] = field(default_factory=list)  # W&B tags
+    job_type: str = "train"  # W&B job type
+    name: str | None = None  # W&B run name; null = built from the job's overrides
+    mode: str = "offline"  # W&B mode: offline (default, no network), online or disabled
+    log_checkpoints: bool = False  # log the final and best checkpoints as W&B model artifacts
+
+
+@dataclass(frozen=True)
+class ConvLSTMConfig:
+    """``model=conv_lstm``: the tutorial's conv stack, fc layer and LSTM (ConvLSTMActorCritic)."""
+
+    name: str = "conv_lstm"  # registry name of the network
+    channels: list[int] = field(default_factory=lambda: [16, 32])  # output channels per conv
+    kernel_sizes: list[int] = field(default_factory=lambda: [8, 4])  # kernel size per conv
+    strides: list[int] = field(default_factory=lambda: [4, 2])  # stride per conv
+    fc_size: int = 256  # units of the fully connected layer after the convs
+    lstm_size: int = 256  # LSTM units; 0 = no LSTM (feed-forward)
+    obs_normalization: str = "standardize"  # standardize (per frame) or scale (/255, tutorial)
+    # game variables carried by the observation's last channel (env.game_variables: same count);
+    # they join the fc features, divided by 100. 0 = every channel is image
+    game_variables: int = 0
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    """``model=mlp``: fully connected encoder for vector observations (MLPActorCritic)."""
+
+    name: str = "mlp"  # registry name of the network
+    hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])  # units per hidden layer
+    lstm_size: int = 0  # LSTM units after the encoder; 0 = none
+    activation: str = "tanh"  # tanh or relu
+
+
+@dataclass(frozen=True)
+class AdamConfig:
+    """``optim=shared_adam``: Adam with moments in shared memory (SharedAdam)."""
+
+    name: str = "shared_adam"  # registry name of the optimizer
+    lr: float = 1e-4  # learning rate
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # moment decay rates
+    eps: float = 1e-8  # added to the root of the second moment
+    weight_decay: float = 0.0  # L2 penalty
+    amsgrad: bool = False  # keep the maximum of the second moments
+
+
+@dataclass(frozen=True)
+class RMSpropConfig:
+    """``optim=shared_rmsprop``: RMSProp with shared statistics (SharedRMSprop), as in the paper."""
+
+    name: str = "shared_rmsprop"  # registry name of the optimizer
+    lr: float = 7e-4  # learning rate
+    alpha: float = 0.99  # decay of the squared-gradient average
+    eps: float = 0.1  # added to the root of the squared-gradient average
+    weight_decay: float = 0.0  # L2 penalty
+    momentum: float = 0.0  # momentum factor
+    centered: bool = False  # normalise by the variance instead of the second moment
+
+
+@dataclass(frozen=True)
+class LocalRuntimeConfig:
+    """``runtime=local``: worker processes on this machine sharing memory (Hogwild); the
+    top-level keys ``start_method``, ``pin_cpus``, ``worker_cpus`` and ``lock_optimizer_step``
+    tune them."""
+
+    kind: str = "local"  # registry name of the runtime
+
+
+@dataclass(frozen=True)
+class RayRuntimeConfig:
+    """``runtime=ray``: worker actors and a parameter server on a local or joined Ray cluster."""
+
+    kind: str = "ray"  # registry name of the runtime
+    address: str | None = None  # null starts a local Ray; "auto", host:port or ray://host:port
+    cpus_per_worker: float = 1.0  # CPUs each worker actor reserves
+    server_cpus: float = 0.0  # CPUs the parameter-server actor reserves
+    report_seconds: float = 1.0  # a worker reports its updates (and can stop) this often
+    spread: bool = True  # place the worker actors on as many nodes as possible
+
+
+RUNTIME_CONFIGS: dict[str, type] = {"local": LocalRuntimeConfig, "ray": RayRuntimeConfig}
+"""Runtime kinds (``runtime.kind``) and their typed sections; the pools are in a3c_exp.runtime."""
+
+RUNTIME_KINDS = tuple(RUNTIME_CONFIGS)
+
+
+MODEL_CONFIGS: dict[str, type] = {"conv_lstm": ConvLSTMConfig, "mlp": MLPConfig}
+"""Network names (``model.name``) and their typed sections; the networks are in a3c_exp.models."""
+
+OPTIM_CONFIGS: dict[str, type] = {"shared_adam": AdamConfig, "shared_rmsprop": RMSpropConfig}
+"""Optimizer names (``optim.name``) and their typed sections; the classes are in a3c_exp.optim."""
+
+ModelConfig = ConvLSTMConfig | MLPConfig
+OptimConfig = AdamConfig | RMSpropConfig
+RuntimeConfig = LocalRuntimeConfig | RayRuntimeConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every knob of a training run. After ``load_config`` it is frozen and fully typed."""
+
+    env: Any = MISSING  # environment: kind + its settings (conf/env/; typed by ENV_CONFIGS)
+    model: Any = MISSING  # network: name + its arguments (conf/model/; typed by MODEL_CONFIGS)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: Any = MISSING  # shared optimizer: name + its arguments (conf/optim/; OPTIM_CONFIGS)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    runtime: Any = MISSING  # worker backend: kind + its settings (conf/runtime/; RUNTIME_CONFIGS)
+    experiment: str | None = None  # name of the experiment preset in use (conf/experiment/*)
+    workers: int = 1  # asynchronous worker processes (train.yaml defaults it to the CPU count)
+    rollout_len: int = 30  # environment steps per update (n of the n-step return)
+    envs_per_worker: int = 1  # envs each worker steps side by side, acting in one batched pass
+    total_steps: int = 1_000_000  # stop after this many environment (agent) steps, all workers
+    max_time: float | None = None  # stop after this many seconds of training; null = no limit
+    target_reward: float | None = None  # stop once the last-100 mean reaches it; null = never
+    # the run's seed (>= 0): every random stream of the run (each worker's envs and sampling,
+    # after each restart or resume) is derived from it with numpy.random.SeedSequence, so runs
+    # with different seeds share no stream
+    seed: int = 0
+    checkpoint_every: int = 100_000  # env steps between periodic checkpoints (0 = final only)
+    keep_checkpoints: int = 3  # periodic checkpoints kept besides last.ckpt
+    # checkpoint to continue from, or "latest" (<run dir>/checkpoints/last.ckpt); after
+    # load_config's caller resolves it, always an absolute path (derived)
+    resume: str | None = None
+    # resume: false starts the optimizer's statistics afresh (needed to resume under another
+    # optimizer); the network weights and counters are restored either way
+    resume_optimizer_state: bool = True
+    log_every: float = 5.0  # seconds between metric reports (console, CSV, W&B)
+    objective: str = "final_mean_reward"  # what a job returns to sweepers (see OBJECTIVES)
+    # seconds of wall time between episodes worker 0 saves as a GIF (and to W&B): the first
+    # episode, then the next one to start after each interval; 0 = never
+    video_every: float = 120.0
+    # pin worker i and its engines to CPU i mod (CPUs available): true, false, or auto = pin
+    # when workers >= CPUs (then the run uses every CPU anyway, so parallel jobs stay balanced)
+    pin_cpus: Any = "auto"
+    # the CPU of each worker (worker i gets worker_cpus[i mod len]); null = none. Derived from
+    # pin_cpus before the run starts unless set explicitly
+    worker_cpus: list[int] | None = None
+    lock_optimizer_step: bool = True  # serialise the (~1 ms) shared optimizer step; see README
+    start_method: str = "forkserver"  # torch.multiprocessing start method: forkserver or spawn
+    shutdown_grace: float = 5.0  # seconds workers get to stop before they are terminated
+    max_restarts: int = 3  # restarts allowed per worker (crash, kill, heartbeat) before failing
+    heartbeat_timeout: float = 120.0  # seconds without a message before a worker counts as hung
+    max_skipped_updates: int = 100  # consecutive NaN/inf updates of one worker that stop the run
+    # env steps between two reports of the running objective to a sweep's trial (pruning
+    # compares trials at equal steps); set by the a3c_optuna sweeper. null = no reports
+    trial_report_every: int | None = None
+    trial: int | None = None  # the sweep trial this job belongs to (set by a3c_optuna; W&B groups)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Every knob of an evaluation (``python -m a3c_exp.evaluate``; conf/eval.yaml)."""
+
+    checkpoint: str = MISSING  # a checkpoint written by a3c_exp.train (.../checkpoints/last.ckpt)
+    episodes: int = 20  # episodes to play
+    greedy: bool = False  # true: take the most probable action; false: sample from the policy
+    seed: int = 12345  # seed of the evaluation episodes (different from training seeds)
+    record: bool = False  # write a GIF of the first episode into the output directory
+    max_steps: int = 100_000  # safety cap on the steps of one episode
