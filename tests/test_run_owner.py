@@ -7,10 +7,10 @@ from pathlib import Path
 from a3c_exp.algo.module import A3CModule
 from a3c_exp.checkpoint import CheckpointManager, Snapshot
 from a3c_exp.config import as_plain_data, load_config
+from a3c_exp.messages import Update
 from a3c_exp.reporting import RunStats
 from a3c_exp.reporting.sinks import NullSink
 from a3c_exp.runtime.exit_codes import EXIT_FAILED
-from a3c_exp.messages import Update
 from a3c_exp.runtime.pool import PoolError
 from a3c_exp.runtime.run import Run
 
