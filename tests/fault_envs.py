@@ -3,6 +3,8 @@
 import gymnasium as gym
 from gymnasium.envs.classic_control import CartPoleEnv
 
+from a3c_exp.seeding import ENVS, derive_seed
+
 
 class NanRewardCartPole(CartPoleEnv):
     """CartPole whose reward is NaN on every ``nan_every``-th step (1 = always)."""
@@ -21,12 +23,14 @@ class NanRewardCartPole(CartPoleEnv):
 
 
 class NanForEvenSeedCartPole(NanRewardCartPole):
-    """CartPole whose reward is always NaN when its first reset had an even seed (worker 0 of a
-    run with seed 0), and finite otherwise: one bad worker beside healthy ones."""
+    """CartPole whose reward is always NaN in worker 0's first env of a run with seed 0, and
+    finite elsewhere: one bad worker beside healthy ones. (Its name is from when worker i was
+    seeded ``seed + i``; seeds are derived now, so worker 0's env seed is derived here too.)"""
 
     def reset(self, *, seed=None, options=None):
         if seed is not None and self.steps == 0:
-            self.nan_every = 1 if seed % 2 == 0 else 10**12
+            worker0 = derive_seed(0, 0, 0, 0)  # run seed 0; rank 0, no restart, step 0
+            self.nan_every = 1 if seed == derive_seed(worker0, ENVS, 0) else 10**12
         return super().reset(seed=seed, options=options)
 
 
