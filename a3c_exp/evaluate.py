@@ -154,20 +154,9 @@ def _hydra_entry(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console entry point: hand over to Hydra; its composition errors as one line, exit 2."""
-    import os
+    from a3c_exp.runtime.exit_codes import run_entry_point
 
-    from a3c_exp.overrides import composition_error_line
-    from a3c_exp.runtime.exit_codes import EXIT_BAD_INPUT
-
-    os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra raises its errors to us (see train)
-    try:
-        _hydra_entry()
-    except Exception as err:
-        line = composition_error_line(err)
-        if line is None:
-            raise
-        print(f"error: {line}", file=sys.stderr)
-        sys.exit(EXIT_BAD_INPUT)
+    run_entry_point(_hydra_entry)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ starts; then the run is built and started. It returns the sweep objective.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import sys
 import time
@@ -264,22 +263,11 @@ def _hydra_entry(cfg: DictConfig) -> float:
 
 def main() -> None:
     """Console entry point: register the schemas, hand over to Hydra, report its errors."""
-    from a3c_exp.overrides import composition_error_line
     from a3c_exp.runtime.cpus import available_cpus
-    from a3c_exp.runtime.exit_codes import EXIT_BAD_INPUT
+    from a3c_exp.runtime.exit_codes import run_entry_point
 
     register_configs(cpu_count=available_cpus)
-    # Hydra then raises its composition errors (unknown option, bad override) to us instead of
-    # printing them over several lines; we print one line and exit 2 before any worker starts.
-    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
-    try:
-        _hydra_entry()
-    except Exception as err:
-        line = composition_error_line(err)
-        if line is None:
-            raise
-        print(f"error: {line}", file=sys.stderr)
-        sys.exit(EXIT_BAD_INPUT)
+    run_entry_point(_hydra_entry)
 
 
 if __name__ == "__main__":
