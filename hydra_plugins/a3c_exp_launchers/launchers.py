@@ -78,8 +78,7 @@ class _PerJobParams:
 
     def job_dir(self, overrides: Sequence[str], idx: int) -> Path:
         """Where job ``idx`` with these overrides writes its outputs."""
-        job_cfg = self._job_config(overrides, idx)
-        return Path(str(job_cfg.hydra.sweep.dir)) / str(job_cfg.hydra.sweep.subdir)
+        return output_dir(self._job_config(overrides, idx))
 
     def _sweep_dir(self) -> Path:
         """The sweep directory, created (with ``hydra.sweep.mode``) if missing."""
@@ -102,8 +101,7 @@ class _PerJobParams:
         """
         self._sweep_dir()
         job_cfg = self._job_config(overrides, idx)
-        job_dir = Path(str(job_cfg.hydra.sweep.dir)) / str(job_cfg.hydra.sweep.subdir)
-        done = completed_result(job_dir, overrides)
+        done = completed_result(output_dir(job_cfg), overrides)
         log.info(
             f"\t#{idx} : {' '.join(filter_overrides(overrides))}" + (" (done)" if done else "")
         )
@@ -267,6 +265,11 @@ class _Finished:
 
     def done(self) -> bool:
         return True
+
+
+def output_dir(job_cfg: DictConfig) -> Path:
+    """The output directory of a job, from its own config (its number set)."""
+    return Path(str(job_cfg.hydra.sweep.dir)) / str(job_cfg.hydra.sweep.subdir)
 
 
 def completed_result(job_dir: Path, overrides: Sequence[str]) -> JobReturn | None:

@@ -21,7 +21,7 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from .launchers import _Finished, completed_result, log
+from .launchers import _Finished, completed_result, log, output_dir
 
 try:
     from hydra_plugins.hydra_ray_launcher.ray_launcher import RayLauncher
@@ -80,8 +80,7 @@ if RayLauncher is not None:
 
         def job_dir(self, overrides: Sequence[str], idx: int) -> Path:
             """Where job ``idx`` with these overrides writes its outputs."""
-            job_cfg = self._job_config(overrides, idx)
-            return Path(str(job_cfg.hydra.sweep.dir)) / str(job_cfg.hydra.sweep.subdir)
+            return output_dir(self._job_config(overrides, idx))
 
         def job_slots(self, overrides: Sequence[str]) -> int:
             """The cluster's CPUs over the CPUs one job reserves (at least 1)."""
@@ -99,7 +98,7 @@ if RayLauncher is not None:
             self._ensure_ray()
             assert self.hydra_context is not None and self.task_function is not None
             job_cfg = self._job_config(overrides, idx)
-            done = completed_result(self.job_dir(overrides, idx), overrides)
+            done = completed_result(output_dir(job_cfg), overrides)
             log.info(
                 f"\t#{idx} : {' '.join(filter_overrides(overrides))}" + (" (done)" if done else "")
             )
