@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from a3c_exp.config import CALL_KEYS, ENV_CONFIGS, ConfigError, refuse_call_keys
-from a3c_exp.optim.shared import clone_state_dict, load_shared_state, optimizer_name
+from a3c_exp.optim.shared import clone_state_dict, optimizer_name
 
 if TYPE_CHECKING:
     from a3c_exp.config import TrainConfig
@@ -154,15 +154,20 @@ def take_snapshot(
     return Snapshot(weights, state, optimizer_name(optimizer), applied)
 
 
-def checkpoint_payload(module: Any, snapshot: Snapshot, counters: dict[str, Any]) -> dict[str, Any]:
-    """A Lightning-format checkpoint dict of a snapshot and the run's counters (``module``: an
-    ``A3CModule``, whose hyperparameters the checkpoint stores)."""
-    import pytorch_lightning as pl
+def checkpoint_payload(
+    hparams: Mapping[str, Any], snapshot: Snapshot, counters: dict[str, Any]
+) -> dict[str, Any]:
+    """A Lightning-format checkpoint dict of a snapshot and the run's counters (``hparams``:
+    the module's hyperparameters, which ``A3CModule.load_from_checkpoint`` is rebuilt from).
+
+    Lightning's version is read from the installed package's metadata: importing Lightning
+    for one string would cost the run seconds."""
+    from importlib.metadata import version
 
     return {
         "state_dict": snapshot.weights,
-        "hyper_parameters": dict(module.hparams),
-        "pytorch-lightning_version": pl.__version__,
+        "hyper_parameters": dict(hparams),
+        "pytorch-lightning_version": version("pytorch-lightning"),
         "epoch": 0,
         "global_step": int(counters.get("global_step", 0)),
         "optimizer_states": [snapshot.optimizer_state],
@@ -184,26 +189,37 @@ def _saved_optimizer_name(payload: dict[str, Any]) -> str | None:
     return name
 
 
-def restore_checkpoint(
-    module: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    payload: dict[str, Any],
-    cfg: TrainConfig,
-) -> None:
-    """Load a checkpoint's weights (and optimizer statistics) into the shared tensors.
+@dataclass(frozen=True)
+class ResumeState:
+    """What a run continues from, read once from its checkpoint: the state, never the config.
 
-    The config in force decides every hyperparameter; the checkpoint gives only state. An
-    optimizer of another kind is refused unless ``resume_optimizer_state=false``.
-    Raises ValueError with one line.
+    The config in force decides every hyperparameter; the checkpoint gives the weights, the
+    optimizer's statistics (``None``: start them afresh, ``resume_optimizer_state=false``)
+    and the run's counters (``global_step``, episodes, last-100 rewards, W&B run id ...).
     """
-    own = {k: tuple(v.shape) for k, v in module.state_dict().items()}
-    saved = {k: tuple(v.shape) for k, v in payload["state_dict"].items()}
-    if own != saved:
-        diff = sorted(set(own.items()) ^ set(saved.items()))
-        raise ValueError(
-            f"the checkpoint's network does not match this config's model "
-            f"(first difference: {diff[0][0]})"
-        )
+
+    path: str
+    weights: dict[str, torch.Tensor]
+    optimizer_state: dict[str, Any] | None
+    counters: dict[str, Any]
+
+    @property
+    def applied_updates(self) -> int:
+        """Optimizer steps the restored statistics already hold (0 when started afresh)."""
+        return int(self.counters.get("updates", 0)) if self.optimizer_state is not None else 0
+
+
+def read_resume_state(cfg: TrainConfig) -> ResumeState:
+    """Read ``cfg.resume``'s checkpoint for this config; ValueError in one line if it cannot be
+    (a CheckpointError for the file itself)."""
+    return resume_state(load_checkpoint(str(cfg.resume)), cfg, str(cfg.resume))
+
+
+def resume_state(payload: dict[str, Any], cfg: TrainConfig, path: str = "") -> ResumeState:
+    """The state a run with ``cfg`` takes from a loaded checkpoint ``payload``.
+
+    An optimizer of another kind is refused (ValueError) unless ``resume_optimizer_state=false``.
+    """
     saved_optimizer = _saved_optimizer_name(payload)
     if cfg.resume_optimizer_state and saved_optimizer not in (None, cfg.optim.name):
         raise ValueError(
@@ -211,12 +227,25 @@ def restore_checkpoint(
             f"optim={cfg.optim.name}; add resume_optimizer_state=false to start the "
             "optimizer's statistics afresh (weights and counters are still restored)"
         )
-    with torch.no_grad():
-        for name, tensor in module.state_dict().items():
-            tensor.copy_(payload["state_dict"][name])
-    if cfg.resume_optimizer_state and payload.get("optimizer_states"):
-        load_shared_state(optimizer, payload["optimizer_states"][0])
     _log_changed_values(payload, cfg)
+    states = payload.get("optimizer_states") or []
+    keep = cfg.resume_optimizer_state and bool(states)
+    return ResumeState(path, payload["state_dict"], states[0] if keep else None, payload["a3c"])
+
+
+def restore_weights(model: torch.nn.Module, weights: Mapping[str, torch.Tensor]) -> None:
+    """Copy saved weights into ``model``'s (shared) tensors; ValueError if the shapes differ."""
+    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    saved = {k: tuple(v.shape) for k, v in weights.items()}
+    if own != saved:
+        diff = sorted(set(own.items()) ^ set(saved.items()))
+        raise ValueError(
+            f"the checkpoint's network does not match this config's model "
+            f"(first difference: {diff[0][0]})"
+        )
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            tensor.copy_(weights[name])
 
 
 def _log_changed_values(payload: dict[str, Any], cfg: TrainConfig) -> None:

@@ -9,7 +9,6 @@ starts; then the run is built and started. It returns the sweep objective.
 from __future__ import annotations
 
 import logging
-import random
 import sys
 import time
 from dataclasses import replace
@@ -58,10 +57,10 @@ def prepare(cfg: TrainConfig, hydra_cfg: HydraConf) -> TrainConfig:
 def train(composed: DictConfig) -> RunResult:
     """Run one training job and return how it ended (exit code, summary, checkpoint)."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     from a3c_exp.config import load_config
     from a3c_exp.runtime.checks import check_writable, validate
-    from a3c_exp.runtime.cpus import available_cpus
 
     # validate before the heavy imports below: bad input is refused in about a second
     hydra_cfg = HydraConfig.get()
@@ -69,101 +68,18 @@ def train(composed: DictConfig) -> RunResult:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     check_writable(run_dir)
 
-    import numpy as np
-    import torch
-    from hydra.types import RunMode
-
-    from a3c_exp.algo.module import A3CModule
-    from a3c_exp.checkpoint import (
-        CheckpointError,
-        CheckpointManager,
-        load_checkpoint,
-        restore_checkpoint,
-    )
-    from a3c_exp.config import as_plain_data
-    from a3c_exp.envs import probe_env_spec
     from a3c_exp.overrides import run_name
-    from a3c_exp.reporting import RunStats, build_sinks
     from a3c_exp.reporting.plots import plot_learning_curves
-    from a3c_exp.runtime.run import Run
+    from a3c_exp.runtime.build import run_training
 
-    if cfg.workers > 4 * available_cpus():
-        log.warning("workers=%d on %d CPUs: heavy oversubscription", cfg.workers, available_cpus())
-    try:
-        resume_payload = load_checkpoint(cfg.resume) if cfg.resume else None
-    except CheckpointError as err:
-        raise ConfigError(f"resume: {err}") from None
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    torch.set_num_threads(1)
-
-    env_spec = probe_env_spec(cfg.env, workdir=str(run_dir / ".vizdoom"))
-    try:
-        module = A3CModule(as_plain_data(cfg), list(env_spec.obs_shape), env_spec.n_actions)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
-    if cfg.runtime.kind == "local":
-        module.net.share_memory()  # the workers' global network; on Ray the server holds it
-    optimizer = module.configure_optimizers()
-    counters: dict[str, Any] = {}
-    if resume_payload is not None:
-        try:
-            restore_checkpoint(module, optimizer, resume_payload, cfg)
-        except ValueError as err:
-            raise ConfigError(f"resume={cfg.resume!r}: {err}") from None
-        counters = resume_payload["a3c"]
-        log.info("resuming from %s at step %s", cfg.resume, f"{counters['global_step']:,}")
-
-    if hydra_cfg.mode == RunMode.MULTIRUN:
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    if in_sweep:
         warn_if_oversubscribed(hydra_cfg.launcher, cfg.workers)
     name = run_name(cfg.env.name, cfg.workers, hydra_cfg.overrides.task)
-    sink, wandb_id = build_sinks(
-        cfg, run_dir, name, int(counters.get("global_step", 0)), counters.get("wandb_run_id")
-    )
-    checkpoints = CheckpointManager(
-        run_dir / "checkpoints", cfg.keep_checkpoints, counters.get("best_checkpoint_reward")
-    )
-    stats = RunStats(cfg.env.frame_skip, counters)
-    applied_before = int(counters.get("updates", 0)) if cfg.resume_optimizer_state else 0
-    pool_class = _pool_class(cfg.runtime.kind)
-    exit_code = 1
-    run = None
-    try:
-        run = Run(
-            cfg=cfg,
-            module=module,
-            pool_factory=lambda global_step: pool_class(
-                cfg, module, optimizer, env_spec, run_dir, applied_before, global_step
-            ),
-            sink=sink,
-            stats=stats,
-            checkpoints=checkpoints,
-            learning_rate=float(optimizer.param_groups[0]["lr"]),
-            extra_counters={"wandb_run_id": wandb_id, "run_dir": str(run_dir)},
-            run_dir=run_dir,
-        )
-        result = run.run()
-        exit_code = result.exit_code
-        saved = {"last": result.checkpoint, "best": checkpoints.best_path}
-        sink.log_checkpoints({k: p for k, p in saved.items() if p is not None and p.exists()})
-    finally:
-        if run is not None:
-            run.pool.close()
-        sink.close(exit_code)
-    plot_learning_curves([run_dir], run_dir / "learning_curve.png", [name])
+    result = run_training(cfg, run_dir, name)
+    if not in_sweep:  # a sweep draws every job's curve in its summary (summary_curves.png)
+        plot_learning_curves([run_dir], run_dir / "learning_curve.png", [name])
     return result
-
-
-def _pool_class(kind: str) -> type:
-    """The worker-pool backend of ``runtime.kind`` (Ray is imported only when asked for)."""
-    if kind == "ray":
-        from a3c_exp.runtime.ray_pool import RayPool
-
-        return RayPool
-    from a3c_exp.runtime.local_pool import LocalPool
-
-    return LocalPool
 
 
 class JobFailed(RuntimeError):

@@ -1,6 +1,7 @@
 """Checkpoints: atomic writes, rotation, refusal of bad or code-naming files, consistent
 snapshots under concurrent steps, exact restore, and resume that follows the config in force."""
 
+import dataclasses
 import pickle
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from a3c_exp.algo.global_model import GlobalModel
 from a3c_exp.algo.module import A3CModule, module_from_checkpoint
 from a3c_exp.checkpoint import (
     CheckpointError,
@@ -17,12 +19,14 @@ from a3c_exp.checkpoint import (
     atomic_save,
     checkpoint_payload,
     load_checkpoint,
-    restore_checkpoint,
+    resume_state,
     take_snapshot,
     upgrade_legacy_sections,
 )
 from a3c_exp.config import ConfigError, GymEnvConfig, as_plain_data, parse_env, refuse_call_keys
+from a3c_exp.envs import EnvSpec
 from a3c_exp.runtime.checks import load_validated
+from a3c_exp.runtime.local_pool import LocalPool
 from a3c_exp.runtime.locks import FileLock
 from a3c_exp.runtime.worker import apply_update
 from tests.helpers import cli_env
@@ -42,8 +46,9 @@ def _step(module, optimizer, times=3):
 
 
 def _trained_module(cfg=CFG):
+    """A training run's global model (no Lightning), stepped three times."""
     torch.manual_seed(0)
-    module = A3CModule(cfg, [4], 2)
+    module = GlobalModel(cfg, [4], 2)
     optimizer = module.configure_optimizers()
     _step(module, optimizer)
     return module, optimizer
@@ -51,61 +56,74 @@ def _trained_module(cfg=CFG):
 
 def _payload(module, optimizer, counters=None, applied=3):
     snapshot = take_snapshot(module, optimizer, None, lambda: applied)
-    return checkpoint_payload(module, snapshot, {"global_step": 90, **(counters or {})})
+    return checkpoint_payload(module.hparams, snapshot, {"global_step": 90, **(counters or {})})
+
+
+def _restored_pool(cfg, payload, tmp_path):
+    """A local pool (never started) restored from ``payload``, as a resumed run does it."""
+    cfg = dataclasses.replace(cfg, start_method="spawn")  # no fork server for a pool never started
+    pool = LocalPool(cfg, EnvSpec((4,), 2), tmp_path, lambda: 0)
+    pool.restore(resume_state(payload, cfg))
+    return pool
 
 
 def test_payload_round_trip_restores_weights_and_moments_exactly(tmp_path, compose_train):
     cfg = load_validated(compose_train(["env=cartpole", "model.hidden_sizes=[8]"]))
     module, optimizer = _trained_module(as_plain_data(cfg))
     path = tmp_path / "a.ckpt"
-    atomic_save(_payload(module, optimizer), path)
-    fresh = A3CModule(as_plain_data(cfg), [4], 2)
-    fresh_optimizer = fresh.configure_optimizers()
-    restore_checkpoint(fresh, fresh_optimizer, load_checkpoint(path), cfg)
-    for a, b in zip(module.state_dict().values(), fresh.state_dict().values(), strict=True):
+    atomic_save(_payload(module, optimizer, {"updates": 3}), path)
+    pool = _restored_pool(cfg, load_checkpoint(path), tmp_path)
+    for a, b in zip(module.state_dict().values(), pool.model.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
-    for p, q in zip(module.net.parameters(), fresh.net.parameters(), strict=True):
+    for p, q in zip(module.net.parameters(), pool.model.net.parameters(), strict=True):
         for name, value in optimizer.state[p].items():
-            restored = fresh_optimizer.state[q][name]
+            restored = pool.optimizer.state[q][name]
             torch.testing.assert_close(restored, value, rtol=0, atol=0)
             assert restored.is_shared()
+    assert pool.applied_updates() == 3
+    pool.close()
 
 
-def test_resume_keeps_the_configs_hyperparameters_and_refuses_another_optimizer(compose_train):
+def test_resume_keeps_the_configs_hyperparameters_and_refuses_another_optimizer(
+    compose_train, tmp_path
+):
     cfg = load_validated(compose_train(["env=cartpole", "model.hidden_sizes=[8]", "optim.lr=0.01"]))
     module, optimizer = _trained_module(as_plain_data(cfg))
-    payload = _payload(module, optimizer)
+    payload = _payload(module, optimizer, {"updates": 3})
     changed = load_validated(
         compose_train(["env=cartpole", "model.hidden_sizes=[8]", "optim.lr=1e-5", "optim.eps=1e-6"])
     )
-    fresh = A3CModule(as_plain_data(changed), [4], 2)
-    fresh_optimizer = fresh.configure_optimizers()
-    restore_checkpoint(fresh, fresh_optimizer, payload, changed)
-    group = fresh_optimizer.param_groups[0]
+    pool = _restored_pool(changed, payload, tmp_path)
+    group = pool.optimizer.param_groups[0]
     assert group["lr"] == 1e-5 and group["eps"] == 1e-6 and group["fused"] is True
-    first = next(iter(fresh.net.parameters()))
-    assert float(fresh_optimizer.state[first]["step"]) == 3.0  # the statistics did carry over
+    first = next(iter(pool.model.net.parameters()))
+    assert float(pool.optimizer.state[first]["step"]) == 3.0  # the statistics did carry over
 
     overrides = ["env=cartpole", "model.hidden_sizes=[8]", "optim=shared_rmsprop"]
     rmsprop = load_validated(compose_train(overrides))
-    other = A3CModule(as_plain_data(rmsprop), [4], 2)
-    other_optimizer = other.configure_optimizers()
     with pytest.raises(ValueError, match="resume_optimizer_state=false") as info:
-        restore_checkpoint(other, other_optimizer, payload, rmsprop)
+        resume_state(payload, rmsprop)
     assert "optim=shared_adam" in str(info.value) and "\n" not in str(info.value)
     fresh_start = load_validated(compose_train([*overrides, "resume_optimizer_state=false"]))
-    restore_checkpoint(other, other_optimizer, payload, fresh_start)
-    torch.testing.assert_close(other.state_dict(), module.state_dict(), rtol=0, atol=0)
-    assert float(other_optimizer.state[next(iter(other.net.parameters()))]["step"]) == 0.0
+    other = _restored_pool(fresh_start, payload, tmp_path)
+    torch.testing.assert_close(other.model.state_dict(), module.state_dict(), rtol=0, atol=0)
+    first = next(iter(other.model.net.parameters()))
+    assert float(other.optimizer.state[first]["step"]) == 0.0
+    assert other.applied_updates() == 0  # the statistics start afresh, and so does their count
+    pool.close()
+    other.close()
 
 
 def test_lightning_loads_the_checkpoint_without_arguments(tmp_path):
+    """A run's checkpoint (written from a GlobalModel, without Lightning) is A3CModule's format."""
     module, optimizer = _trained_module()
     path = tmp_path / "b.ckpt"
     atomic_save(_payload(module, optimizer), path)
     loaded = A3CModule.load_from_checkpoint(path)
+    assert list(loaded.state_dict()) == list(module.state_dict())
     for a, b in zip(module.state_dict().values(), loaded.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+    assert dict(loaded.hparams) == module.hparams
 
 
 def test_format_1_checkpoint_naming_our_own_classes_still_loads(tmp_path):
@@ -277,7 +295,7 @@ def test_snapshot_taken_while_others_step_is_one_consistent_state(tmp_path):
         ]
         time.sleep(0.5)  # a slow writer: the workers keep stepping before the file is written
         path = tmp_path / "during.ckpt"
-        atomic_save(checkpoint_payload(module, snapshot, {"global_step": 1}), path)
+        atomic_save(checkpoint_payload(module.hparams, snapshot, {"global_step": 1}), path)
         stepped_on = int(counter) - snapshot.applied_updates
     finally:
         stop.set()

@@ -75,6 +75,7 @@ def _pool(compose_train, tmp_path, backend, *overrides):
                 "env=cartpole",
                 "workers=2",
                 "logger=none",
+                "video_every=0",  # worker 0 would spend its first seconds writing a GIF
                 f"runtime={backend}",
                 *(
                     ["runtime.report_seconds=0.2", "runtime.cpus_per_worker=0.5"]
@@ -84,15 +85,12 @@ def _pool(compose_train, tmp_path, backend, *overrides):
             ]
         )
     )
-    module = A3CModule(as_plain_data(cfg), [4], 2)
     if backend == "local":
-        module.net.share_memory()
         from a3c_exp.runtime.local_pool import LocalPool as Pool
     else:
         from a3c_exp.runtime.ray_pool import RayPool as Pool
-    optimizer = module.configure_optimizers()
     steps = {"n": 0}
-    pool = Pool(cfg, module, optimizer, EnvSpec((4,), 2), tmp_path, 0, lambda: steps["n"])
+    pool = Pool(cfg, EnvSpec((4,), 2), tmp_path, lambda: steps["n"])
     return pool, steps
 
 

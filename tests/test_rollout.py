@@ -7,7 +7,7 @@ import torch
 
 from a3c_exp.algo.learning import rollout_loss
 from a3c_exp.algo.losses import a3c_loss
-from a3c_exp.algo.rollout import EpisodeRecorder, Rollout, RolloutCollector
+from a3c_exp.algo.rollout import MAX_VIDEO_SIDE, EpisodeRecorder, Rollout, RolloutCollector
 from a3c_exp.config import LossConfig
 from a3c_exp.models import ConvLSTMActorCritic, MLPActorCritic
 
@@ -158,3 +158,20 @@ def test_recorder_records_the_first_episode_then_one_per_interval_of_wall_time(t
     assert [i for i, r in enumerate(recorded) if r] == [0, 60, 120, 180]
     written = recorder.pop_written()
     assert len(written) == 4 and all(path.endswith(".gif") for path in written)
+
+
+class _LargeFrameEnv(CountingEnv):
+    render_mode = "rgb_array"
+
+    def render(self):
+        return np.arange(400 * 600 * 3, dtype=np.int64).reshape(400, 600, 3).astype(np.uint8)
+
+
+def test_recorded_frames_are_subsampled_to_the_gif_size_cap(tmp_path):
+    recorder = EpisodeRecorder(_LargeFrameEnv(0, 3), 60.0, tmp_path, "w0", fps=10)
+    recorder.start_episode()
+    recorder.step()
+    assert all(max(frame.shape[:2]) <= MAX_VIDEO_SIDE for frame in recorder.frames)
+    assert recorder.frames[0].shape == (200, 300, 3)  # every second pixel of 600x400
+    recorder.end_episode()
+    assert len(recorder.pop_written()) == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from a3c_exp.algo.module import A3CModule
+from a3c_exp.algo.global_model import GlobalModel
 from a3c_exp.checkpoint import CheckpointManager, Snapshot
 from a3c_exp.config import as_plain_data, load_config
 from a3c_exp.messages import Update
@@ -18,8 +18,9 @@ from a3c_exp.runtime.run import Run
 class ScriptedPool:
     """Sends a 100-step update per poll; its snapshot fails once ``lost`` is set."""
 
-    def __init__(self, module: A3CModule):
+    def __init__(self, module: GlobalModel):
         self.module, self.restarts, self.lost, self.updates = module, 0, False, 0
+        self.hparams = module.hparams
 
     def start(self) -> None:
         pass
@@ -53,16 +54,13 @@ class ScriptedPool:
 
 def test_a_failed_periodic_checkpoint_ends_the_run_as_worker_failed(compose_train, tmp_path):
     cfg = load_config(compose_train(["env=cartpole", "checkpoint_every=500", "total_steps=100000"]))
-    module = A3CModule(as_plain_data(cfg), [4], 2)
-    pool = ScriptedPool(module)
+    pool = ScriptedPool(GlobalModel(as_plain_data(cfg), [4], 2))
     run = Run(
         cfg=cfg,
-        module=module,
-        pool_factory=lambda global_step: pool,
+        pool=pool,
         sink=NullSink(),
         stats=RunStats(1, {}),
         checkpoints=CheckpointManager(Path(tmp_path) / "checkpoints", 3, None),
-        learning_rate=1e-3,
     )
     result = run.run()
     assert result.stop_reason == "worker_failed" and result.exit_code == EXIT_FAILED

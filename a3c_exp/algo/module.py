@@ -5,7 +5,9 @@ coefficients and its optimizer config (``configure_optimizers`` builds the share
 saves them as hyperparameters, and so defines the checkpoint format, which
 ``A3CModule.load_from_checkpoint(path)`` reads back to rebuild the module alone. Training is
 asynchronous (see ``a3c_exp.runtime``): Lightning's Trainer and its training hooks are not
-used; every worker computes its loss with ``a3c_exp.algo.learning.rollout_loss``.
+used; every worker computes its loss with ``a3c_exp.algo.learning.rollout_loss``, and a
+training run holds the same network as a plain ``GlobalModel`` (``algo/global_model.py``,
+built from the same ``module_parts``) so that it never pays for importing Lightning.
 
 A checkpoint is data, never code: its stored config is type-checked section by section, keys
 that would make Hydra call something (``_target_`` ...) are refused, and the network and the
@@ -20,15 +22,9 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from a3c_exp.checkpoint import CheckpointError, load_checkpoint, upgrade_legacy_sections
-from a3c_exp.config import (
-    ConfigError,
-    LossConfig,
-    parse_model,
-    parse_optim,
-    parse_section,
-    refuse_call_keys,
-)
+from a3c_exp.algo.global_model import module_parts
+from a3c_exp.checkpoint import CheckpointError, load_checkpoint
+from a3c_exp.config import ConfigError, LossConfig
 from a3c_exp.models import ActorCritic, build_model
 from a3c_exp.optim.shared import build_optimizer
 from a3c_exp.typing import RecurrentState
@@ -46,12 +42,11 @@ class A3CModule(pl.LightningModule):
 
     def __init__(self, cfg: dict[str, Any], obs_shape: list[int], n_actions: int):
         super().__init__()
-        cfg = upgrade_legacy_sections(cfg)
-        refuse_call_keys(cfg)
-        self.save_hyperparameters({"cfg": cfg, "obs_shape": obs_shape, "n_actions": n_actions})
-        self.model_config = parse_model(cfg.get("model"))
-        self.optim_config = parse_optim(cfg.get("optim"))
-        self.loss_config: LossConfig = parse_section(LossConfig, cfg.get("loss", {}), "loss")
+        parts = module_parts(cfg, obs_shape, n_actions)
+        self.save_hyperparameters(parts.hparams)
+        self.model_config = parts.model
+        self.optim_config = parts.optim
+        self.loss_config: LossConfig = parts.loss
         self.net: ActorCritic = build_model(self.model_config, obs_shape, n_actions)
 
     def forward(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,10 @@ class EpisodeTracker:
         """Episodes finished since the last call."""
         done, self.finished = self.finished, []
         return done
+
+
+MAX_VIDEO_SIDE = 320
+"""Episode GIFs are subsampled to at most this many pixels on their longer side."""
 
 
 class EpisodeRecorder:
@@ -121,7 +126,13 @@ class EpisodeRecorder:
         return written
 
     def _frame(self) -> np.ndarray:
-        return np.asarray(self.env.render()).copy()
+        """The rendered frame, subsampled to at most ``MAX_VIDEO_SIDE`` pixels on its longer
+        side: the GIF encoder's time grows with the pixels, and it runs in worker 0's time
+        (a 600x400 CartPole episode of 30 frames took ~1 s to write, a quarter of it at 300x200).
+        """
+        frame = np.asarray(self.env.render())
+        stride = max(1, math.ceil(max(frame.shape[:2]) / MAX_VIDEO_SIDE))
+        return frame[::stride, ::stride].copy()
 
 
 class RolloutCollector:

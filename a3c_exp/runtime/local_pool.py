@@ -24,12 +24,13 @@ from typing import Any
 import torch
 import torch.multiprocessing as mp
 
-from a3c_exp.algo.module import A3CModule
-from a3c_exp.checkpoint import Snapshot, take_snapshot
+from a3c_exp.checkpoint import ResumeState, Snapshot, take_snapshot
 from a3c_exp.config import TrainConfig
 from a3c_exp.envs import EnvSpec
 from a3c_exp.messages import Message, Ready, Update, WorkerError
+from a3c_exp.optim.shared import load_shared_state
 from a3c_exp.runtime.locks import FileLock
+from a3c_exp.runtime.pool import PoolBase
 from a3c_exp.runtime.worker import run_worker, worker_spec
 from a3c_exp.typing import Metrics
 
@@ -44,31 +45,33 @@ def _kill_group(process: Any) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
-class LocalPool:
-    """``cfg.workers`` worker processes training ``module``'s shared global network."""
+# The modules a fork server imports once for every worker it forks, by env kind.
+_PRELOAD = {"vizdoom": ["a3c_exp.envs.vizdoom_env"], "atari": ["ale_py"]}
+
+
+class LocalPool(PoolBase):
+    """``cfg.workers`` worker processes training a global network in shared memory."""
 
     def __init__(
         self,
         cfg: TrainConfig,
-        module: A3CModule,
-        optimizer: torch.optim.Optimizer,
         env_spec: EnvSpec,
         run_dir: Path,
-        applied_before: int,
         global_step: Callable[[], int],
     ):
-        self.cfg = cfg
-        self.module = module
-        self.optimizer = optimizer
-        self.env_spec = env_spec
-        self.run_dir = Path(run_dir)
-        self.global_step = global_step
-        self.restarts = 0
+        super().__init__(cfg, env_spec, run_dir, global_step)
+        self.model.net.share_memory()  # the global network the workers step
+        self.optimizer = self.model.configure_optimizers()  # its statistics are shared too
         self._ctx = mp.get_context(cfg.start_method)
         if cfg.start_method == "forkserver":
             # The server imports torch and the worker code once; each worker is then a cheap fork
-            # of it instead of a fresh interpreter importing everything again.
-            self._ctx.set_forkserver_preload(["a3c_exp.runtime.worker", "a3c_exp.envs.vizdoom_env"])
+            # of it instead of a fresh interpreter importing everything again. It starts now, so
+            # its imports run while the run opens its sinks, not after.
+            preload = ["a3c_exp.runtime.worker", "torch._dynamo", *_PRELOAD.get(cfg.env.kind, [])]
+            self._ctx.set_forkserver_preload(preload)
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
         self._readers: dict[int, Any] = {}  # rank -> read end of that worker's pipe
         self._stop_event = self._ctx.Event()
         # flock, not multiprocessing.Lock: a worker killed inside the step must not freeze the
@@ -79,12 +82,18 @@ class LocalPool:
         self._lock_dir = Path(tempfile.mkdtemp(prefix="a3c-step-lock-"))
         self._lock = FileLock(self._lock_dir / "optimizer.lock")
         # optimizer steps applied by all workers, counted under the lock where the step happens
-        self._applied = torch.tensor(int(applied_before), dtype=torch.int64).share_memory_()
+        self._applied = torch.tensor(0, dtype=torch.int64).share_memory_()
         self._workers: list[Any] = []
-        self._restarts: dict[int, int] = {}
         self._last_seen: dict[int, float] = {}
         self._tracebacks: dict[int, str] = {}
         self._pending: list[Update] = []
+
+    def restore(self, state: ResumeState) -> None:
+        """Continue from a checkpoint: weights, optimizer statistics and their update count."""
+        super().restore(state)
+        if state.optimizer_state is not None:
+            load_shared_state(self.optimizer, state.optimizer_state)
+        self._applied.fill_(state.applied_updates)
 
     def start(self) -> None:
         """Start every worker process."""
@@ -112,7 +121,7 @@ class LocalPool:
             self.env_spec,
             self.run_dir,
             rank,
-            self._restarts.get(rank, 0),
+            self._per_rank_restarts.get(rank, 0),
             self.global_step(),
             parent_pid=os.getpid(),
         )
@@ -121,7 +130,7 @@ class LocalPool:
             target=run_worker,
             args=(
                 spec,
-                self.module.net,
+                self.model.net,
                 self.optimizer,
                 writer,
                 self._stop_event,
@@ -159,21 +168,9 @@ class LocalPool:
             self._drain_dead(rank)
             if rank in self._tracebacks:
                 reason += ":\n" + self._tracebacks.pop(rank)
-            restarts = self._restarts.get(rank, 0)
-            if restarts >= self.cfg.max_restarts:
-                return (
-                    f"worker {rank} {reason}\n(restart limit max_restarts="
-                    f"{self.cfg.max_restarts} reached)"
-                )
-            self._restarts[rank] = restarts + 1
-            self.restarts += 1
-            log.warning(
-                "worker %d %s; restarting it (%d/%d)",
-                rank,
-                reason,
-                restarts + 1,
-                self.cfg.max_restarts,
-            )
+            failure = self._restart_or_fail(rank, reason)
+            if failure is not None:
+                return failure
             self._workers[rank] = self._spawn(rank)
         return None
 
@@ -219,7 +216,7 @@ class LocalPool:
 
     def snapshot(self) -> Snapshot:
         """Weights, optimizer state and update count, copied together under the step lock."""
-        return take_snapshot(self.module, self.optimizer, self._lock, self.applied_updates)
+        return take_snapshot(self.model, self.optimizer, self._lock, self.applied_updates)
 
     def applied_updates(self) -> int:
         """Optimizer steps applied by the workers (and before a resume)."""

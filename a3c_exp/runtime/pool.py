@@ -8,11 +8,22 @@ parameter server) implement it; ``Run`` knows a pool only through this interface
 
 from __future__ import annotations
 
-from typing import Protocol
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
-from a3c_exp.checkpoint import Snapshot
+from a3c_exp.algo.global_model import GlobalModel
+from a3c_exp.checkpoint import ResumeState, Snapshot, restore_weights
+from a3c_exp.config import as_plain_data
 from a3c_exp.messages import Update
 from a3c_exp.typing import Metrics
+
+if TYPE_CHECKING:
+    from a3c_exp.config import TrainConfig
+    from a3c_exp.envs import EnvSpec
+
+log = logging.getLogger("a3c_exp")
 
 
 class PoolError(RuntimeError):
@@ -23,6 +34,13 @@ class WorkerPool(Protocol):
     """A backend that runs the A3C workers of one run."""
 
     restarts: int  # workers restarted since ``start``
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        """The global model's hyperparameters, as its checkpoints store them."""
+
+    def restore(self, state: ResumeState) -> None:
+        """Continue from a checkpoint's weights and optimizer statistics (before ``start``)."""
 
     def start(self) -> None:
         """Start every worker."""
@@ -47,3 +65,46 @@ class WorkerPool(Protocol):
 
     def close(self) -> None:
         """Release what the pool started (idempotent)."""
+
+
+class PoolBase:
+    """What both backends share: the run's global model, and counting restarts per worker.
+
+    The pool owns the global model (built here, from the run's config, after the run seeded
+    torch) and its optimizer; the run reads them only through ``snapshot()``.
+    """
+
+    def __init__(
+        self, cfg: TrainConfig, env_spec: EnvSpec, run_dir: Path, global_step: Callable[[], int]
+    ):
+        self.cfg = cfg
+        self.env_spec = env_spec
+        self.run_dir = Path(run_dir)
+        self.global_step = global_step
+        self.restarts = 0
+        self._per_rank_restarts: dict[int, int] = {}
+        self.model = GlobalModel(as_plain_data(cfg), list(env_spec.obs_shape), env_spec.n_actions)
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        """The global model's hyperparameters, as its checkpoints store them."""
+        return self.model.hparams
+
+    def restore(self, state: ResumeState) -> None:
+        """Load the checkpoint's weights here; the backend loads the optimizer statistics."""
+        restore_weights(self.model, state.weights)
+
+    def _restart_or_fail(self, rank: int, reason: str) -> str | None:
+        """Count a restart of worker ``rank``; past ``max_restarts``, the run's failure text."""
+        restarts = self._per_rank_restarts.get(rank, 0)
+        if restarts >= self.cfg.max_restarts:
+            return (
+                f"worker {rank} {reason}\n(restart limit max_restarts="
+                f"{self.cfg.max_restarts} reached)"
+            )
+        self._per_rank_restarts[rank] = restarts + 1
+        self.restarts += 1
+        log.warning(
+            "worker %d %s; restarting it (%d/%d)", rank, reason, restarts + 1, self.cfg.max_restarts
+        )
+        return None

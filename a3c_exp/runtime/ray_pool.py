@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from a3c_exp.checkpoint import Snapshot
+from a3c_exp.checkpoint import ResumeState, Snapshot
 from a3c_exp.messages import Update
 from a3c_exp.models import ActorCritic, build_model
 from a3c_exp.optim.shared import (
@@ -41,12 +41,11 @@ from a3c_exp.optim.shared import (
     load_shared_state,
     optimizer_name,
 )
-from a3c_exp.runtime.pool import PoolError
+from a3c_exp.runtime.pool import PoolBase, PoolError
 from a3c_exp.runtime.worker import Learner, WorkerSpec, worker_spec
 from a3c_exp.typing import Metrics
 
 if TYPE_CHECKING:
-    from a3c_exp.algo.module import A3CModule
     from a3c_exp.config import ModelConfig, OptimConfig, TrainConfig
     from a3c_exp.envs import EnvSpec
 
@@ -63,15 +62,16 @@ class ParameterServer:
         obs_shape: tuple[int, ...],
         n_actions: int,
         weights: dict[str, torch.Tensor],
-        optimizer_state: dict[str, Any],
+        optimizer_state: dict[str, Any] | None,
         applied: int,
     ):
         torch.set_num_threads(1)
         self.net = build_model(model, obs_shape, n_actions)
         self.net.load_state_dict(weights)
         self.params = list(self.net.parameters())
-        self.optimizer = build_optimizer(optim, self.params)
-        load_shared_state(self.optimizer, optimizer_state)
+        self.optimizer = build_optimizer(optim, self.params)  # the run's only optimizer
+        if optimizer_state is not None:
+            load_shared_state(self.optimizer, optimizer_state)
         self.applied = int(applied)
         self._step_seconds = 0.0
         self._steps = 0
@@ -164,29 +164,26 @@ class RayWorker:
         self.learner.close()
 
 
-class RayPool:
-    """``cfg.workers`` worker actors and one parameter server on a local or joined Ray cluster."""
+class RayPool(PoolBase):
+    """``cfg.workers`` worker actors and one parameter server on a local or joined Ray cluster.
+
+    The main process holds the global network only until ``start`` hands its weights (initial,
+    or restored) to the parameter server, which builds the run's one optimizer.
+    """
 
     def __init__(
         self,
         cfg: TrainConfig,
-        module: A3CModule,
-        optimizer: torch.optim.Optimizer,
         env_spec: EnvSpec,
         run_dir: Path,
-        applied_before: int,
         global_step: Callable[[], int],
     ):
         import ray
 
         from a3c_exp.runtime.cpus import available_cpus
 
+        super().__init__(cfg, env_spec, run_dir, global_step)
         self._ray = ray
-        self.cfg = cfg
-        self.env_spec = env_spec
-        self.run_dir = Path(run_dir)
-        self.global_step = global_step
-        self.restarts = 0
         runtime = cfg.runtime
         self._own_cluster = runtime.address is None
         init: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
@@ -201,36 +198,43 @@ class RayPool:
 
             reason = str(err).strip().splitlines()[0]
             raise ConfigError(f"runtime.address={runtime.address!r}: {reason}") from None
-        try:
-            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-            weights = {k: v.detach().clone() for k, v in module.net.state_dict().items()}
-            # on the run's own node: losing a worker node must not take the global net with it
-            here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), False)
-            server = ray.remote(ParameterServer).options(
-                num_cpus=runtime.server_cpus, max_restarts=0, scheduling_strategy=here
-            )
-            self.server = server.remote(
-                cfg.model,
-                cfg.optim,
-                env_spec.obs_shape,
-                env_spec.n_actions,
-                weights,
-                clone_state_dict(optimizer),
-                applied_before,
-            )
-            self._applied = int(ray.get(self.server.counts.remote())[0])
-        except BaseException:
-            ray.shutdown()
-            raise
+        self._optimizer_state: dict[str, Any] | None = None
+        self._applied = 0
+        self.server: Any = None
         self._worker_class = ray.remote(RayWorker)
         self._actors: dict[int, Any] = {}
         self._calls: dict[Any, int] = {}  # in-flight train() call -> rank
         self._sent_at: dict[int, float] = {}
         self._lost: dict[int, str] = {}  # rank -> why its actor is gone
-        self._per_rank_restarts: dict[int, int] = {}
         self._stopping = False
         self._server_ms = 0.0
+
+    def restore(self, state: ResumeState) -> None:
+        """Continue from a checkpoint: the server starts from its weights and statistics."""
+        super().restore(state)
+        self._optimizer_state = state.optimizer_state
+        self._applied = state.applied_updates
+
+    def _start_server(self) -> None:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        ray, runtime = self._ray, self.cfg.runtime
+        weights = {k: v.detach().clone() for k, v in self.model.net.state_dict().items()}
+        # on the run's own node: losing a worker node must not take the global net with it
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), False)
+        server = ray.remote(ParameterServer).options(
+            num_cpus=runtime.server_cpus, max_restarts=0, scheduling_strategy=here
+        )
+        self.server = server.remote(
+            self.cfg.model,
+            self.cfg.optim,
+            self.env_spec.obs_shape,
+            self.env_spec.n_actions,
+            weights,
+            self._optimizer_state,
+            self._applied,
+        )
+        self._applied = int(ray.get(self.server.counts.remote())[0])
 
     # ----------------------------------------------------------------------------- workers
     def _start_worker(self, rank: int) -> None:
@@ -261,7 +265,8 @@ class RayPool:
         self._sent_at[rank] = time.monotonic()
 
     def start(self) -> None:
-        """Start the worker actors and say where each one runs."""
+        """Start the parameter server and the worker actors; say where each one runs."""
+        self._start_server()
         for rank in range(self.cfg.workers):
             self._start_worker(rank)
         try:
@@ -321,22 +326,10 @@ class RayPool:
         except self._ray.exceptions.RayError as err:
             return f"the parameter server is gone ({_first_line(err)}); the run cannot go on"
         for rank, reason in sorted(self._lost.items()):
-            restarts = self._per_rank_restarts.get(rank, 0)
             self._kill(rank)
-            if restarts >= self.cfg.max_restarts:
-                return (
-                    f"worker {rank} {reason}\n(restart limit max_restarts="
-                    f"{self.cfg.max_restarts} reached)"
-                )
-            self._per_rank_restarts[rank] = restarts + 1
-            self.restarts += 1
-            log.warning(
-                "worker %d %s; restarting it (%d/%d)",
-                rank,
-                reason,
-                restarts + 1,
-                self.cfg.max_restarts,
-            )
+            failure = self._restart_or_fail(rank, reason)
+            if failure is not None:
+                return failure
             self._start_worker(rank)
         self._lost.clear()
         return None
@@ -351,6 +344,8 @@ class RayPool:
 
     # ----------------------------------------------------------------------------- server
     def _server_call(self, name: str) -> Any:
+        if self.server is None:
+            raise PoolError("the parameter server was never started")
         try:
             return self._ray.get(getattr(self.server, name).remote(), timeout=120)
         except self._ray.exceptions.RayError as err:
@@ -391,10 +386,11 @@ class RayPool:
             return
         for rank in list(self._actors):
             self._kill(rank)
-        try:
-            self._ray.kill(self.server, no_restart=True)
-        except Exception as err:
-            log.debug("parameter server: %s", err)
+        if self.server is not None:
+            try:
+                self._ray.kill(self.server, no_restart=True)
+            except Exception as err:
+                log.debug("parameter server: %s", err)
         self._ray.shutdown()
 
 

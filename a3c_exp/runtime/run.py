@@ -14,12 +14,10 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from a3c_exp.algo.module import A3CModule
 from a3c_exp.checkpoint import CheckpointManager, checkpoint_payload
 from a3c_exp.config import TrainConfig
 from a3c_exp.messages import Update
@@ -51,23 +49,20 @@ class Run:
     def __init__(
         self,
         cfg: TrainConfig,
-        module: A3CModule,
-        pool_factory: Callable[[Callable[[], int]], WorkerPool],
+        pool: WorkerPool,
         sink: MetricsSink,
         stats: RunStats,
         checkpoints: CheckpointManager,
-        learning_rate: float,
         extra_counters: dict[str, Any] | None = None,
         run_dir: Path | None = None,
     ):
         self.cfg = cfg
-        self.module = module
         self.stats = stats
-        self.pool = pool_factory(lambda: self.stats.global_step)
+        self.pool = pool
         self.sink = sink
         self.checkpoints = checkpoints
         self.extra_counters = extra_counters or {}
-        self.stats.learning_rate = learning_rate  # the value in force, as the config says
+        self.stats.learning_rate = cfg.optim.lr  # the value in force, as the config says
         self._restarts_before = stats.worker_restarts
         self._signals = 0
         self._failure: str | None = None
@@ -199,7 +194,7 @@ class Run:
         self._sync_counters()
         self.stats.updates = snapshot.applied_updates
         counters = {**self.stats.counters(), **self.extra_counters}
-        payload = checkpoint_payload(self.module, snapshot, counters)
+        payload = checkpoint_payload(self.pool.hparams, snapshot, counters)
         return self.checkpoints.save(payload, counters["global_step"], periodic=periodic)
 
     def _finish(self, stop_reason: str, write_checkpoint: bool) -> RunResult:
