@@ -71,3 +71,28 @@ def test_load_shared_state_keeps_tensors_shared():
     assert state["exp_avg"].data_ptr() == before and state["exp_avg"].is_shared()
     assert float(state["step"]) == 7.0 and state["exp_avg_sq"].tolist() == [2.0, 2.0, 2.0]
     assert optimizer.param_groups[0]["lr"] == 0.1  # hyperparameters stay the config's
+
+
+@pytest.mark.parametrize("name", ["SharedAdam", "SharedRMSprop"])
+def test_building_stepping_and_saving_never_import_the_compiler(name):
+    """The shared optimizers skip torch's compile guards, whose first call imports torch._dynamo
+    (seconds of CPU in every run and every worker); a fresh process proves nothing imports it."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys, torch
+from a3c_exp.optim import {name}
+net = torch.nn.Linear(4, 2)
+optimizer = {name}(net.parameters(), lr=0.01)
+net(torch.randn(3, 4)).sum().backward()
+optimizer.step()
+optimizer.zero_grad()
+optimizer.state_dict()
+print("torch._dynamo" in sys.modules)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

@@ -10,7 +10,8 @@ always computed without locks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import inspect
+from collections.abc import Callable, Iterable
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
@@ -75,7 +76,40 @@ def clone_state_dict(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     }
 
 
-class SharedAdam(torch.optim.Adam):
+class _EagerOnly:
+    """Torch's optimizer methods without their ``torch.compile`` guards.
+
+    Torch wraps ``Optimizer.__init__``'s ``add_param_group``, ``state_dict``, ``zero_grad`` and
+    every ``step`` so that their first call imports ``torch._dynamo`` (sympy, fsdp, ...: ~2.5
+    CPU-seconds), only to keep the compiler out of them. This package never compiles an
+    optimizer, and it builds one in every run's main process and steps it in every worker: the
+    import cost a short sweep trial ~5 of its ~18 CPU-seconds of start-up. These overrides call
+    the very same torch methods, unwrapped (``inspect.unwrap``), in eager mode with gradients
+    off as the ``step`` wrapper would; ``tests/test_shared_optim.py`` holds them to torch's
+    results and to not importing the compiler.
+    """
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        _eager(torch.optim.Optimizer.add_param_group)(self, param_group)
+
+    def state_dict(self) -> dict[str, Any]:
+        return _eager(torch.optim.Optimizer.state_dict)(self)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        _eager(torch.optim.Optimizer.zero_grad)(self, set_to_none)
+
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        base = next(c for c in type(self).__mro__ if c.__module__.startswith("torch.optim."))
+        with torch.no_grad():
+            return _eager(base.step)(self, closure)
+
+
+def _eager(method: Callable[..., Any]) -> Callable[..., Any]:
+    """The function under torch's decorators (each keeps it as ``__wrapped__``)."""
+    return inspect.unwrap(method)
+
+
+class SharedAdam(_EagerOnly, torch.optim.Adam):
     """Adam with moments and step count in shared memory (one set for all workers)."""
 
     def __init__(
@@ -104,7 +138,7 @@ class SharedAdam(torch.optim.Adam):
         share_optimizer_state(self, init)
 
 
-class SharedRMSprop(torch.optim.RMSprop):
+class SharedRMSprop(_EagerOnly, torch.optim.RMSprop):
     """RMSProp with shared squared-gradient statistics (the A3C paper's best variant)."""
 
     def __init__(

@@ -67,7 +67,7 @@ class LocalPool(PoolBase):
             # The server imports torch and the worker code once; each worker is then a cheap fork
             # of it instead of a fresh interpreter importing everything again. It starts now, so
             # its imports run while the run opens its sinks, not after.
-            preload = ["a3c_exp.runtime.worker", "torch._dynamo", *_PRELOAD.get(cfg.env.kind, [])]
+            preload = ["a3c_exp.runtime.worker", *_PRELOAD.get(cfg.env.kind, [])]
             self._ctx.set_forkserver_preload(preload)
             from multiprocessing import forkserver
 
