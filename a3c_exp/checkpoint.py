@@ -19,7 +19,7 @@ import os
 import pickle
 import re
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,31 +127,93 @@ def _refuse_calls(payload: dict[str, Any], path: Path) -> None:
 
 
 @dataclass(frozen=True)
+class Counts:
+    """What the global side counted, each with the update it belongs to.
+
+    ``applied`` is the optimizer's own step count (resumed statistics included); the others
+    count from the pool's start: updates skipped for a NaN/inf loss or gradient, and the env
+    steps and finished episodes of every update applied or skipped. A worker that dies after
+    its update was applied cannot lose these, as it could lose the message it sends after.
+    """
+
+    applied: int = 0
+    skipped: int = 0
+    steps: int = 0
+    episodes: int = 0
+
+
+COUNT_FIELDS = ("applied", "skipped", "steps", "episodes")
+"""The order of ``Counts``' fields in a shared counter tensor."""
+
+
+def counts_of(tensor: torch.Tensor) -> Counts:
+    """The ``Counts`` a shared int64 tensor of ``len(COUNT_FIELDS)`` holds."""
+    return Counts(*(int(v) for v in tensor.tolist()))
+
+
+@dataclass(frozen=True)
 class Snapshot:
-    """Weights, optimizer statistics and applied-update count copied at one instant."""
+    """Weights, optimizer statistics and the counts copied at one instant."""
 
     weights: dict[str, torch.Tensor]
     optimizer_state: dict[str, Any]
     optimizer: str  # registry name of the optimizer
-    applied_updates: int
+    counts: Counts
+
+    @property
+    def applied_updates(self) -> int:
+        """Optimizer steps the weights and statistics hold."""
+        return self.counts.applied
 
 
 def take_snapshot(
     module: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     lock: Any | None,
-    applied_updates: Callable[[], int],
+    counts: torch.Tensor,
 ) -> Snapshot:
-    """Copy weights, optimizer state and the update count together, under the step lock.
+    """Copy weights, optimizer state and the counts together, under the step lock.
 
-    Workers step the shared optimizer under the same lock, so no step lands between the copies:
-    the moments, Adam's step count and the weights all belong to the same update.
+    Workers step the shared optimizer and count under the same lock, so no step lands between
+    the copies: the moments, Adam's step count, the weights and the counts all belong to the
+    same update. A worker SIGKILLed inside the step (the one signal it cannot hold back) may
+    leave it half-applied; ``repair_half_applied_step`` finds and closes that here.
     """
     with lock if lock is not None else contextlib.nullcontext():
+        repair_half_applied_step(optimizer, counts)
         weights = {k: v.detach().clone() for k, v in module.state_dict().items()}
         state = clone_state_dict(optimizer)
-        applied = int(applied_updates())
-    return Snapshot(weights, state, optimizer_name(optimizer), applied)
+        taken = counts_of(counts)
+    return Snapshot(weights, state, optimizer_name(optimizer), taken)
+
+
+def repair_half_applied_step(optimizer: torch.optim.Optimizer, counts: torch.Tensor) -> bool:
+    """Make a step that reached only some parameters (its worker was killed inside it) whole.
+
+    Every parameter's ``step`` statistic equals the applied-update count after a whole step.
+    After a half-applied one, some parameters were stepped and the count was not: the step is
+    then counted as applied, and the parameters it did not reach get their ``step`` raised to
+    match (they miss that one update, as if their gradient had been zero). Logged as an error,
+    because a gradient was partly lost. Returns whether anything was repaired.
+    """
+    steps = [state["step"] for state in optimizer.state.values() if "step" in state]
+    if not steps:
+        return False
+    values = {float(step) for step in steps}
+    applied = int(counts[COUNT_FIELDS.index("applied")])
+    top = max(values)
+    if values == {float(applied)}:
+        return False
+    log.error(
+        "a half-applied optimizer step (a worker killed inside it): per-parameter step "
+        "counts %s, updates counted %d; counted as applied, the parameters it missed skip it",
+        sorted(values),
+        applied,
+    )
+    for step in steps:
+        step.fill_(top)
+    counts[COUNT_FIELDS.index("applied")] = int(top)
+    return True
 
 
 def checkpoint_payload(
@@ -175,7 +237,7 @@ def checkpoint_payload(
             "format": CHECKPOINT_FORMAT,
             **counters,
             "optimizer": snapshot.optimizer,
-            "updates": snapshot.applied_updates,
+            "updates": snapshot.counts.applied,
         },
     }
 

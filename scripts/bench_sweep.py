@@ -5,9 +5,11 @@ trials, ``parallel_local`` with ``slots`` jobs at once, every trial up to the sa
 no early stop at a target) and prints, for each: the wall time of the whole command, the best
 value found, how many trials were pruned, and the slot use from the sweeper's ``schedule.csv``
 (idle slot-seconds while trials remained, i.e. from the first job's start to the last job's
-start). The ratio of the wall times is the figure to compare across days. ``--together`` runs
-both sweeps at the same time, so both see the same machine (the one still running when the
-other ends gets the whole machine then: that favours the search without pruning).
+start). The ratio of the wall times is the figure to compare across days, measured one search
+after the other on a quiet machine. ``--together`` runs both at the same time, so both see the
+same machine; but then each gets half of it while both run, which pulls the wall-time ratio
+towards 1 (work ratio r reads as 2r / (1 + r)): the slot-seconds the jobs held are the figure
+to read then.
 
 Usage: python scripts/bench_sweep.py [--trials 16] [--steps 40000] [--slots 2] [--together]
                                      [-- key=value ...]
@@ -68,6 +70,16 @@ def wait(sweeps: dict[str, subprocess.Popen], start: float) -> dict[str, float]:
     return walls
 
 
+def job_seconds(sweep_dir: Path) -> float:
+    """Slot-seconds the jobs held, start to end (the CPU the search spent, whatever the load)."""
+    with open(sweep_dir / "schedule.csv", newline="") as handle:
+        return sum(
+            float(r["ended_at"]) - float(r["started_at"])
+            for r in csv.DictReader(handle)
+            if r["started_at"] and r["ended_at"]
+        )
+
+
 def slot_use(sweep_dir: Path, slots: int) -> tuple[float, float]:
     """(idle slot-seconds, all slot-seconds) from the first job's start to the last one's."""
     with open(sweep_dir / "schedule.csv", newline="") as handle:
@@ -103,18 +115,21 @@ def main() -> None:
         for pruner in ("median", "none"):
             start = time.monotonic()
             walls.update(wait({pruner: start_sweep(out / pruner, pruner, args, args.extra)}, start))
+    held: dict[str, float] = {}
     for pruner, wall in walls.items():
         sweep_dir = out / pruner
+        held[pruner] = job_seconds(sweep_dir)
         found = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
         idle, total = slot_use(sweep_dir, args.slots)
         best = found.get("best_value", float("nan"))
         print(
             f"pruner={pruner:6s} wall {wall:7.1f} s  best {best:7.2f}"
-            f"  trials {found['trials']}  idle slots {idle:6.1f} of {total:7.1f} slot-s"
-            f" ({100 * idle / total:.1f}%)"
+            f"  trials {found['trials']}  jobs held {held[pruner]:7.1f} slot-s"
+            f"  idle slots {idle:6.1f} of {total:7.1f} slot-s ({100 * idle / total:.1f}%)"
         )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     print(f"wall time with the median pruner / without: {walls['median'] / walls['none']:.2f}")
+    print(f"slot-seconds with the median pruner / without: {held['median'] / held['none']:.2f}")
 
 
 if __name__ == "__main__":

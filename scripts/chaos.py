@@ -1,10 +1,13 @@
 """Fault injection: train while killing a random worker every T seconds, then SIGTERM the run.
 
 Afterwards it checks that every kill was survived (the worker restarted), the final checkpoint
-loads, the global step never went backwards, and no process of the run is left. Prints the
-figures and exits non-zero if a check fails.
+loads, the global step never went backwards, no process of the run is left, and the counters
+held: the checkpoint's ``global_step`` against ``rollout_len x envs_per_worker x (updates +
+skipped)`` (at most one update per worker apart). Prints the figures and exits non-zero if a
+check fails. ``--runtime ray`` kills worker actors (``ray::RayWorker``) instead of processes.
 
 Usage: python scripts/chaos.py [--env doom] [--workers 8] [--minutes 10] [--kill-every 30]
+                               [--runtime local|ray]
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--kill-every", type=float, default=30.0, help="seconds between kills")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runtime", choices=["local", "ray"], default="local")
     parser.add_argument("--run-dir", type=Path, help="keep the run here (default: a temp dir)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -52,6 +56,7 @@ def main() -> int:
         f"max_restarts={kills + 1}",
         "log_every=2",
         "checkpoint_every=50000",
+        f"runtime={args.runtime}",
     )
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     main_proc = psutil.Process(proc.pid)
@@ -62,7 +67,7 @@ def main() -> int:
         time.sleep(max(0.0, start + (index + 1) * args.kill_every - time.monotonic()))
         for child in main_proc.children(recursive=True):
             seen.add(child.pid)
-        workers = worker_processes(main_proc.pid)
+        workers = _victims(main_proc, args.runtime)
         if workers:
             victim = rng.choice(workers)
             victim.send_signal(signal.SIGKILL)
@@ -96,7 +101,12 @@ def main() -> int:
         for pid in seen
         if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     ]
-    updates = payload["a3c"]["updates"]
+    counters = payload["a3c"]
+    updates = counters["updates"]
+    stored = payload["hyper_parameters"]["cfg"]
+    per_update = int(stored["rollout_len"]) * int(stored["envs_per_worker"])
+    counted = per_update * (updates + int(counters.get("skipped_updates", 0)))
+    gap = counters["global_step"] - counted
     optimizer_steps = {
         int(state["step"]) for state in payload["optimizer_states"][0]["state"].values()
     }
@@ -110,11 +120,29 @@ def main() -> int:
         f"optimizer steps {sorted(optimizer_steps)} = updates applied ({updates:,})": (
             optimizer_steps == {updates}
         ),
+        f"global step {counters['global_step']:,} - {per_update} x (updates + skipped) "
+        f"{counted:,} = {gap:,} (at most {args.workers} updates apart)": (
+            abs(gap) <= args.workers * per_update
+        ),
     }
     for text, ok in checks.items():
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
     tmp.cleanup()
     return 0 if all(checks.values()) else 1
+
+
+def _victims(main_proc: psutil.Process, runtime: str) -> list[psutil.Process]:
+    """The run's worker processes (local) or worker actor processes (Ray) alive now."""
+    if runtime == "local":
+        return worker_processes(main_proc.pid)
+    actors = []
+    for child in main_proc.children(recursive=True):
+        try:
+            if child.name().startswith("ray::RayWorker"):
+                actors.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return actors
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def _trained_module(cfg=CFG):
 
 
 def _payload(module, optimizer, counters=None, applied=3):
-    snapshot = take_snapshot(module, optimizer, None, lambda: applied)
+    snapshot = take_snapshot(module, optimizer, None, torch.tensor([applied, 0, 90, 0]))
     return checkpoint_payload(module.hparams, snapshot, {"global_step": 90, **(counters or {})})
 
 
@@ -80,7 +80,7 @@ def test_payload_round_trip_restores_weights_and_moments_exactly(tmp_path, compo
             restored = pool.optimizer.state[q][name]
             torch.testing.assert_close(restored, value, rtol=0, atol=0)
             assert restored.is_shared()
-    assert pool.applied_updates() == 3
+    assert pool.counts().applied == 3
     pool.close()
 
 
@@ -109,7 +109,7 @@ def test_resume_keeps_the_configs_hyperparameters_and_refuses_another_optimizer(
     torch.testing.assert_close(other.model.state_dict(), module.state_dict(), rtol=0, atol=0)
     first = next(iter(other.model.net.parameters()))
     assert float(other.optimizer.state[first]["step"]) == 0.0
-    assert other.applied_updates() == 0  # the statistics start afresh, and so does their count
+    assert other.counts().applied == 0  # the statistics start afresh, and so does their count
     pool.close()
     other.close()
 
@@ -261,19 +261,19 @@ def test_manager_keeps_last_n_and_best_and_records_the_best_it_wrote(tmp_path):
 
 
 def _stepper(module, optimizer, lock, counter, stop, started):
-    """A worker stand-in: applies updates as fast as it can, under the step lock."""
-    torch.manual_seed(int(counter) + 1)
+    """A worker stand-in: applies 30-step updates as fast as it can, under the step lock."""
+    torch.manual_seed(int(counter[0]) + 1)
     started.set()
     while not stop.is_set():
         for param in module.net.parameters():
             param.grad = torch.randn_like(param)
-        apply_update(optimizer, lock, counter)
+        apply_update(optimizer, lock, counter, 30, 1)
 
 
 def test_snapshot_taken_while_others_step_is_one_consistent_state(tmp_path):
     module, optimizer = _trained_module()
     module.net.share_memory()
-    counter = torch.tensor(3, dtype=torch.int64).share_memory_()
+    counter = torch.tensor([3, 0, 0, 0], dtype=torch.int64).share_memory_()
     lock = FileLock(tmp_path / "lock")
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
@@ -288,7 +288,7 @@ def test_snapshot_taken_while_others_step_is_one_consistent_state(tmp_path):
         for started in starts:
             assert started.wait(120)
         time.sleep(0.5)
-        snapshot = take_snapshot(module, optimizer, lock, lambda: int(counter))
+        snapshot = take_snapshot(module, optimizer, lock, counter)
         reference = {k: v.clone() for k, v in snapshot.weights.items()}
         moments = [
             {k: v.clone() for k, v in s.items()} for s in snapshot.optimizer_state["state"].values()
@@ -296,12 +296,15 @@ def test_snapshot_taken_while_others_step_is_one_consistent_state(tmp_path):
         time.sleep(0.5)  # a slow writer: the workers keep stepping before the file is written
         path = tmp_path / "during.ckpt"
         atomic_save(checkpoint_payload(module.hparams, snapshot, {"global_step": 1}), path)
-        stepped_on = int(counter) - snapshot.applied_updates
+        stepped_on = int(counter[0]) - snapshot.applied_updates
     finally:
         stop.set()
         for proc in procs:
             proc.join(10)
     assert stepped_on > 0, "the other processes did not step while the checkpoint was written"
+    # the env steps and episodes were counted at the same instant as the updates
+    assert snapshot.counts.steps == 30 * (snapshot.applied_updates - 3)
+    assert snapshot.counts.episodes == snapshot.applied_updates - 3
     loaded = load_checkpoint(path)
     states = loaded["optimizer_states"][0]["state"]
     assert all(float(s["step"]) == loaded["a3c"]["updates"] for s in states.values())
@@ -325,3 +328,21 @@ def test_a_stored_env_section_keeps_only_the_keys_of_its_kind():
         refuse_call_keys(
             upgrade_legacy_sections({"env": {**stored["env"], "_target_": "os.system"}})
         )
+
+
+@pytest.mark.parametrize("reached", ["some parameters", "every parameter"])
+def test_a_half_applied_step_is_counted_and_made_whole_in_the_snapshot(reached, caplog):
+    """A worker SIGKILLed inside the step leaves it on some parameters and uncounted."""
+    module, optimizer = _trained_module()  # three whole steps
+    counts = torch.tensor([3, 0, 90, 3])
+    states = list(optimizer.state.values())
+    hit = states[:1] if reached == "some parameters" else states
+    for state in hit:
+        state["step"] += 1  # the killed worker's step reached these
+    snapshot = take_snapshot(module, optimizer, None, counts)
+    assert snapshot.counts.applied == 4 and int(counts[0]) == 4
+    assert {float(s["step"]) for s in snapshot.optimizer_state["state"].values()} == {4.0}
+    assert "half-applied optimizer step" in caplog.text
+    caplog.clear()
+    take_snapshot(module, optimizer, None, counts)  # whole again: nothing more to say
+    assert "half-applied" not in caplog.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from a3c_exp.algo.global_model import GlobalModel
-from a3c_exp.checkpoint import CheckpointManager, Snapshot
+from a3c_exp.checkpoint import CheckpointManager, Counts, Snapshot
 from a3c_exp.config import as_plain_data, load_config
 from a3c_exp.messages import Update
 from a3c_exp.reporting import RunStats
@@ -37,10 +37,10 @@ class ScriptedPool:
         if self.lost:
             raise PoolError("the parameter server is unreachable")
         weights = {k: v.clone() for k, v in self.module.state_dict().items()}
-        return Snapshot(weights, {"state": {}, "param_groups": []}, "shared_adam", self.updates)
+        return Snapshot(weights, {"state": {}, "param_groups": []}, "shared_adam", self.counts())
 
-    def applied_updates(self) -> int:
-        return self.updates
+    def counts(self) -> Counts:
+        return Counts(self.updates, 0, 100 * self.updates, 0)
 
     def metrics(self) -> dict:
         return {}

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from a3c_exp.checkpoint import Counts
 from a3c_exp.messages import Update
 from a3c_exp.typing import Metrics
 
@@ -48,6 +49,8 @@ class RunStats:
         self.worker_restarts = int(counters.get("worker_restarts", 0))
         self.elapsed_before = float(counters.get("elapsed", 0.0))
         self.best_mean_reward = counters.get("best_mean_reward")
+        # the totals before this run's pool started (a resume continues them)
+        self._before = Counts(0, self.skipped_updates, self.global_step, self.episodes)
         self.recent_rewards: deque[float] = deque(
             (r for r in counters.get("recent_rewards", []) if math.isfinite(r)), maxlen=window
         )
@@ -72,11 +75,23 @@ class RunStats:
         """Mean reward of the last (up to) 100 episodes, or None before the first one."""
         return float(np.mean(self.recent_rewards)) if self.recent_rewards else None
 
+    def set_counts(self, counts: Counts) -> None:
+        """Take the run's totals from what the pool counted where updates were applied.
+
+        Between two calls, ``add`` keeps ``global_step`` and ``episodes`` moving with the
+        messages; each call replaces them with the pool's counts, which a worker dying after
+        its update cannot lose.
+        """
+        self.global_step = self._before.steps + counts.steps
+        self.episodes = self._before.episodes + counts.episodes
+        self.skipped_updates = self._before.skipped + counts.skipped
+        self.updates = counts.applied
+
     def add(self, update: Update) -> None:
-        """Fold one worker update into the counters."""
+        """Fold one worker update into the interval's metrics and the running totals."""
         self.global_step += update.steps
         self._interval_steps += update.steps
-        self.updates += int(not update.skipped)  # the run sets the exact count (see Run)
+        self.updates += int(not update.skipped)
         self._interval_updates += 1
         for phase, seconds in update.timing.items():
             self._timing[phase] = self._timing.get(phase, 0.0) + seconds

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 import torch.multiprocessing as mp
 
-from a3c_exp.checkpoint import ResumeState, Snapshot, take_snapshot
+from a3c_exp.checkpoint import COUNT_FIELDS, Counts, ResumeState, Snapshot, counts_of, take_snapshot
 from a3c_exp.config import TrainConfig
 from a3c_exp.envs import EnvSpec
 from a3c_exp.messages import Message, Ready, Update, WorkerError
@@ -81,8 +81,9 @@ class LocalPool(PoolBase):
         # file system, where flock may be unsupported or slow.
         self._lock_dir = Path(tempfile.mkdtemp(prefix="a3c-step-lock-"))
         self._lock = FileLock(self._lock_dir / "optimizer.lock")
-        # optimizer steps applied by all workers, counted under the lock where the step happens
-        self._applied = torch.tensor(0, dtype=torch.int64).share_memory_()
+        # updates (applied, skipped) with their env steps and episodes, counted by the workers
+        # under the lock where the step happens (checkpoint.COUNT_FIELDS)
+        self._counts = torch.zeros(len(COUNT_FIELDS), dtype=torch.int64).share_memory_()
         self._workers: list[Any] = []
         self._last_seen: dict[int, float] = {}
         self._tracebacks: dict[int, str] = {}
@@ -93,7 +94,7 @@ class LocalPool(PoolBase):
         super().restore(state)
         if state.optimizer_state is not None:
             load_shared_state(self.optimizer, state.optimizer_state)
-        self._applied.fill_(state.applied_updates)
+        self._counts[COUNT_FIELDS.index("applied")] = state.applied_updates
 
     def start(self) -> None:
         """Start every worker process."""
@@ -134,8 +135,9 @@ class LocalPool(PoolBase):
                 self.optimizer,
                 writer,
                 self._stop_event,
-                self._lock if cfg.lock_optimizer_step else None,
-                self._applied,
+                self._lock,
+                self._counts,
+                cfg.lock_optimizer_step,
             ),
             name=f"a3c-worker-{rank}",
             daemon=True,
@@ -216,11 +218,11 @@ class LocalPool(PoolBase):
 
     def snapshot(self) -> Snapshot:
         """Weights, optimizer state and update count, copied together under the step lock."""
-        return take_snapshot(self.model, self.optimizer, self._lock, self.applied_updates)
+        return take_snapshot(self.model, self.optimizer, self._lock, self._counts)
 
-    def applied_updates(self) -> int:
-        """Optimizer steps applied by the workers (and before a resume)."""
-        return int(self._applied)
+    def counts(self) -> Counts:
+        """What the workers counted with their updates (read without the lock: a moment's)."""
+        return counts_of(self._counts)
 
     def metrics(self) -> Metrics:
         """Nothing beyond the run's own figures."""

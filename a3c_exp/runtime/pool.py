@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from a3c_exp.algo.global_model import GlobalModel
-from a3c_exp.checkpoint import ResumeState, Snapshot, restore_weights
+from a3c_exp.checkpoint import Counts, ResumeState, Snapshot, restore_weights
 from a3c_exp.config import as_plain_data
 from a3c_exp.messages import Update
 from a3c_exp.typing import Metrics
@@ -54,8 +54,8 @@ class WorkerPool(Protocol):
     def snapshot(self) -> Snapshot:
         """Weights, optimizer statistics and update count copied at one instant."""
 
-    def applied_updates(self) -> int:
-        """Optimizer steps applied so far (counted where the step happens)."""
+    def counts(self) -> Counts:
+        """Updates, env steps and episodes, counted where each update was applied."""
 
     def metrics(self) -> Metrics:
         """Backend figures for the report (may be empty)."""

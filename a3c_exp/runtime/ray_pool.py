@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from a3c_exp.checkpoint import ResumeState, Snapshot
+from a3c_exp.checkpoint import Counts, ResumeState, Snapshot
 from a3c_exp.messages import Update
 from a3c_exp.models import ActorCritic, build_model
 from a3c_exp.optim.shared import (
@@ -73,6 +73,7 @@ class ParameterServer:
         if optimizer_state is not None:
             load_shared_state(self.optimizer, optimizer_state)
         self.applied = int(applied)
+        self.skipped = self.env_steps = self.episodes = 0
         self._step_seconds = 0.0
         self._steps = 0
 
@@ -80,8 +81,9 @@ class ParameterServer:
         """The current weights, flat."""
         return parameters_to_vector(self.params).detach().numpy()
 
-    def push(self, grads: np.ndarray) -> np.ndarray:
-        """Apply one worker's flat gradients with the shared optimizer; the weights after it."""
+    def push(self, grads: np.ndarray, steps: int, episodes: int) -> np.ndarray:
+        """Apply one worker's flat gradients with the shared optimizer and count them with
+        their rollout's env steps and episodes; the weights after it."""
         start = time.perf_counter()
         flat = torch.from_numpy(np.array(grads))  # a writable copy of the store's buffer
         offset = 0
@@ -90,20 +92,32 @@ class ParameterServer:
             offset += param.numel()
         self.optimizer.step()
         self.applied += 1
+        self.env_steps += steps
+        self.episodes += episodes
         self._step_seconds += time.perf_counter() - start
         self._steps += 1
         return self.pull()
 
+    def skip(self, steps: int, episodes: int) -> None:
+        """Count a worker's skipped update (NaN/inf loss or gradient) with its rollout."""
+        self.skipped += 1
+        self.env_steps += steps
+        self.episodes += episodes
+
     def snapshot(self) -> Snapshot:
-        """Weights, optimizer statistics and update count between two steps (keys as A3CModule)."""
+        """Weights, optimizer statistics and counts between two steps (keys as A3CModule)."""
         weights = {f"net.{k}": v.detach().clone() for k, v in self.net.state_dict().items()}
         return Snapshot(
-            weights, clone_state_dict(self.optimizer), optimizer_name(self.optimizer), self.applied
+            weights,
+            clone_state_dict(self.optimizer),
+            optimizer_name(self.optimizer),
+            self.counts()[0],
         )
 
-    def counts(self) -> tuple[int, float]:
-        """Updates applied, and the mean milliseconds one push took here (step included)."""
-        return self.applied, 1000 * self._step_seconds / max(self._steps, 1)
+    def counts(self) -> tuple[Counts, float]:
+        """The counts, and the mean milliseconds one push took here (step included)."""
+        counts = Counts(self.applied, self.skipped, self.env_steps, self.episodes)
+        return counts, 1000 * self._step_seconds / max(self._steps, 1)
 
 
 class ServerGlobalModel:
@@ -131,9 +145,13 @@ class ServerGlobalModel:
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in local.parameters()]
         self._grads = parameters_to_vector(grads).numpy()
 
-    def step(self) -> None:
-        """Push the gradients; the server's reply holds the weights after its step."""
-        self._weights = self._ray.get(self.server.push.remote(self._grads))
+    def step(self, steps: int, episodes: int) -> None:
+        """Push the gradients with their counts; the reply holds the weights after the step."""
+        self._weights = self._ray.get(self.server.push.remote(self._grads, steps, episodes))
+
+    def skip(self, steps: int, episodes: int) -> None:
+        """Have the server count a skipped update's rollout."""
+        self._ray.get(self.server.skip.remote(steps, episodes))
 
 
 class RayWorker:
@@ -199,7 +217,7 @@ class RayPool(PoolBase):
             reason = str(err).strip().splitlines()[0]
             raise ConfigError(f"runtime.address={runtime.address!r}: {reason}") from None
         self._optimizer_state: dict[str, Any] | None = None
-        self._applied = 0
+        self._counts = Counts()
         self.server: Any = None
         self._worker_class = ray.remote(RayWorker)
         self._actors: dict[int, Any] = {}
@@ -213,7 +231,7 @@ class RayPool(PoolBase):
         """Continue from a checkpoint: the server starts from its weights and statistics."""
         super().restore(state)
         self._optimizer_state = state.optimizer_state
-        self._applied = state.applied_updates
+        self._counts = Counts(applied=state.applied_updates)
 
     def _start_server(self) -> None:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -232,9 +250,9 @@ class RayPool(PoolBase):
             self.env_spec.n_actions,
             weights,
             self._optimizer_state,
-            self._applied,
+            self._counts.applied,
         )
-        self._applied = int(ray.get(self.server.counts.remote())[0])
+        self._counts = ray.get(self.server.counts.remote())[0]
 
     # ----------------------------------------------------------------------------- workers
     def _start_worker(self, rank: int) -> None:
@@ -355,10 +373,10 @@ class RayPool(PoolBase):
         """The server's weights, optimizer statistics and count, taken between two steps."""
         return self._server_call("snapshot")
 
-    def applied_updates(self) -> int:
-        """Updates the parameter server applied (and before a resume)."""
-        self._applied, self._server_ms = self._server_call("counts")
-        return self._applied
+    def counts(self) -> Counts:
+        """What the parameter server counted with the updates it applied or skipped."""
+        self._counts, self._server_ms = self._server_call("counts")
+        return self._counts
 
     def metrics(self) -> Metrics:
         """The parameter server's mean time per applied update."""

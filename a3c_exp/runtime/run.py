@@ -139,9 +139,10 @@ class Run:
         self.sink.log({**self.stats.flush(), **self.pool.metrics()})
 
     def _sync_counters(self) -> None:
+        """Totals from the pool's counts (counted where updates were applied), restarts."""
         self.stats.worker_restarts = self._restarts_before + self.pool.restarts
-        with contextlib.suppress(PoolError):  # the count stays the last one known
-            self.stats.updates = self.pool.applied_updates()
+        with contextlib.suppress(PoolError):  # the totals stay the last ones known
+            self.stats.set_counts(self.pool.counts())
 
     def _stop_reason(self) -> str | None:
         cfg, stats = self.cfg, self.stats
@@ -171,6 +172,8 @@ class Run:
     def _handle_all(self, updates: list[Update]) -> None:
         for update in updates:
             self._handle(update)
+        if updates:
+            self._sync_counters()
 
     def _handle(self, update: Update) -> None:
         self.stats.add(update)
@@ -191,8 +194,8 @@ class Run:
     def _save_checkpoint(self, periodic: bool) -> Path:
         """Snapshot weights, optimizer and update count together, then write every file of it."""
         snapshot = self.pool.snapshot()
-        self._sync_counters()
-        self.stats.updates = snapshot.applied_updates
+        self.stats.worker_restarts = self._restarts_before + self.pool.restarts
+        self.stats.set_counts(snapshot.counts)  # the counters of the weights' own instant
         counters = {**self.stats.counters(), **self.extra_counters}
         payload = checkpoint_payload(self.pool.hparams, snapshot, counters)
         return self.checkpoints.save(payload, counters["global_step"], periodic=periodic)

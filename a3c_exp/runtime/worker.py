@@ -33,6 +33,7 @@ import torch
 
 from a3c_exp.algo.learning import rollout_loss
 from a3c_exp.algo.rollout import EpisodeRecorder, RolloutCollector
+from a3c_exp.checkpoint import COUNT_FIELDS
 from a3c_exp.envs import make_env
 from a3c_exp.messages import Episode, Ready, Update, WorkerError
 from a3c_exp.models import ActorCritic, build_model
@@ -144,7 +145,11 @@ def parameter_norm(net: ActorCritic) -> float:
 
 
 class GlobalModel(Protocol):
-    """How a worker reaches the global network: pull weights, hand over gradients, step."""
+    """How a worker reaches the global network: pull weights, hand over gradients, step.
+
+    The global side counts each update with its env steps and episodes where it applies it,
+    so the run's counters hold even when the worker dies right after.
+    """
 
     def pull(self, local: ActorCritic) -> None:
         """Load the global network's current weights into ``local``."""
@@ -152,8 +157,11 @@ class GlobalModel(Protocol):
     def hand_over(self, local: ActorCritic) -> None:
         """Give ``local``'s (clipped) gradients to the global side."""
 
-    def step(self) -> None:
-        """Apply the handed-over gradients with the shared optimizer, as one counted update."""
+    def step(self, steps: int, episodes: int) -> None:
+        """Apply the handed-over gradients, counted with the rollout's steps and episodes."""
+
+    def skip(self, steps: int, episodes: int) -> None:
+        """Count a rollout whose update was skipped (NaN/inf loss or gradient)."""
 
 
 class SharedGlobalModel:
@@ -163,13 +171,15 @@ class SharedGlobalModel:
         self,
         global_net: ActorCritic,
         optimizer: torch.optim.Optimizer,
-        lock: Any | None,
-        applied_updates: torch.Tensor | None,
+        lock: Any,
+        counts: torch.Tensor,
+        lock_step: bool = True,
     ):
         self.global_net = global_net
         self.optimizer = optimizer
         self.lock = lock
-        self.applied_updates = applied_updates
+        self.counts = counts
+        self.lock_step = lock_step
 
     def pull(self, local: ActorCritic) -> None:
         """Copy the shared weights (read without a lock: Hogwild)."""
@@ -179,9 +189,13 @@ class SharedGlobalModel:
         """Point the global parameters' gradients at the local ones."""
         hand_over_gradients(local, self.global_net)
 
-    def step(self) -> None:
+    def step(self, steps: int, episodes: int) -> None:
         """Step the shared optimizer and count the update, under the lock."""
-        apply_update(self.optimizer, self.lock, self.applied_updates)
+        apply_update(self.optimizer, self.lock, self.counts, steps, episodes, self.lock_step)
+
+    def skip(self, steps: int, episodes: int) -> None:
+        """Count the skipped update's rollout, under the lock."""
+        apply_update(None, self.lock, self.counts, steps, episodes)
 
 
 class Learner:
@@ -240,15 +254,18 @@ class Learner:
         if not skipped:
             model.hand_over(local)
         t_optim = time.perf_counter()
-        if not skipped:
-            model.step()
-        t_end = time.perf_counter()
         n = rollout.n_steps
+        episodes = tuple(Episode(**e) for e in collector.pop_finished_episodes())
+        if skipped:
+            model.skip(n, len(episodes))
+        else:
+            model.step(n, len(episodes))
+        t_end = time.perf_counter()
         env_seconds = collector.env_seconds - env_before
         return Update(
             rank=spec.rank,
             steps=n,
-            episodes=tuple(Episode(**e) for e in collector.pop_finished_episodes()),
+            episodes=episodes,
             videos=tuple(collector.recorder.pop_written() if collector.recorder else ()),
             value_loss=float(terms.value_loss.detach()) / n,
             policy_loss=float(terms.policy_loss.detach()) / n,
@@ -280,8 +297,9 @@ def run_worker(
     optimizer: torch.optim.Optimizer,
     stats_conn: Any,
     stop_event: Any,
-    optimizer_lock: Any | None = None,
-    applied_updates: torch.Tensor | None = None,
+    lock: Any,
+    counts: torch.Tensor,
+    lock_step: bool = True,
 ) -> None:
     """Process entry point: train until ``stop_event`` is set or the parent goes away."""
     # Ctrl-C reaches the whole foreground process group; the main process alone decides when to
@@ -304,7 +322,7 @@ def run_worker(
     learner = None
     try:
         learner = Learner(spec)
-        model = SharedGlobalModel(global_net, optimizer, optimizer_lock, applied_updates)
+        model = SharedGlobalModel(global_net, optimizer, lock, counts, lock_step)
         stats_conn.send(Ready(spec.rank, os.getpid()))
         while not (stop_event.is_set() or os.getppid() != parent):
             stats_conn.send(learner.update(model))
@@ -320,22 +338,32 @@ def run_worker(
 
 
 def apply_update(
-    optimizer: torch.optim.Optimizer,
-    lock: Any | None,
-    applied_updates: torch.Tensor | None,
+    optimizer: torch.optim.Optimizer | None,
+    lock: Any,
+    counts: torch.Tensor,
+    steps: int,
+    episodes: int,
+    lock_step: bool = True,
 ) -> None:
-    """Step the shared optimizer and count the update, as one unit under the step lock.
+    """Step the shared optimizer (``None``: a skipped update) and count the update with its
+    env steps and episodes, as one unit under the step lock.
 
     SIGTERM is held back meanwhile, so a worker stopped here cannot have stepped without
-    counting; the count is what checkpoints record as ``updates``, and equals the optimizer's
-    own step count.
+    counting; ``counts`` (``checkpoint.COUNT_FIELDS``) is what checkpoints record, and its
+    applied count equals the optimizer's own step count. With ``lock_step=false`` the step
+    runs outside the lock (Hogwild), the counting still inside it.
     """
     blocked = {signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
     try:
-        with lock if lock is not None else contextlib.nullcontext():
+        if optimizer is not None and not lock_step:
             optimizer.step()
-            if applied_updates is not None:
-                applied_updates += 1
+        with lock:
+            if optimizer is not None and lock_step:
+                optimizer.step()
+            kind = "applied" if optimizer is not None else "skipped"
+            counts[COUNT_FIELDS.index(kind)] += 1
+            counts[COUNT_FIELDS.index("steps")] += steps
+            counts[COUNT_FIELDS.index("episodes")] += episodes
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
