@@ -74,7 +74,18 @@ def _not_a_key_of_the_schema(err: BaseException) -> str | None:
     if not (dataclasses.is_dataclass(schema) and given and getattr(cause, "full_key", None)):
         return None
     keys = ", ".join(field.name for field in dataclasses.fields(schema))
-    return f"{given.group(1)}: not a key of {schema.__name__}; allowed: {keys}"
+    line = f"{given.group(1)}: not a key of {schema.__name__}; allowed: {keys}"
+    moved = MOVED_KEYS.get(given.group(1).partition("=")[0])
+    return f"{line} (it is {moved} now)" if moved else line
+
+
+MOVED_KEYS = {
+    "start_method": "runtime.start_method",
+    "pin_cpus": "runtime.pin_cpus",
+    "worker_cpus": "runtime.worker_cpus",
+    "lock_optimizer_step": "runtime.lock_optimizer_step",
+}
+"""Top-level keys that moved into a section: a refusal names the new key (runtime=local only)."""
 
 
 def run_name(env_name: str, workers: int, task_overrides: Sequence[str]) -> str:

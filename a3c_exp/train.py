@@ -33,6 +33,7 @@ def prepare(cfg: TrainConfig, hydra_cfg: HydraConf) -> TrainConfig:
     """Set the derived values (resume path, sweep group, worker CPUs) and return the result."""
     from hydra.types import RunMode
 
+    from a3c_exp.config import LocalRuntimeConfig
     from a3c_exp.runtime.cpus import worker_cpus
     from a3c_exp.sweep import sweep_group
 
@@ -50,8 +51,11 @@ def prepare(cfg: TrainConfig, hydra_cfg: HydraConf) -> TrainConfig:
     logger = cfg.logger
     if hydra_cfg.mode == RunMode.MULTIRUN and logger.group is None:
         logger = replace(logger, group=sweep_group(Path(hydra_cfg.sweep.dir)))  # one W&B group
-    cpus = worker_cpus(cfg.pin_cpus, cfg.workers, cfg.worker_cpus)
-    return replace(cfg, resume=resume, logger=logger, worker_cpus=cpus)
+    runtime = cfg.runtime
+    if isinstance(runtime, LocalRuntimeConfig):
+        cpus = worker_cpus(runtime.pin_cpus, cfg.workers, runtime.worker_cpus)
+        runtime = replace(runtime, worker_cpus=cpus)
+    return replace(cfg, resume=resume, logger=logger, runtime=runtime)
 
 
 def train(composed: DictConfig) -> RunResult:

@@ -61,7 +61,8 @@ def _payload(module, optimizer, counters=None, applied=3):
 
 def _restored_pool(cfg, payload, tmp_path):
     """A local pool (never started) restored from ``payload``, as a resumed run does it."""
-    cfg = dataclasses.replace(cfg, start_method="spawn")  # no fork server for a pool never started
+    # no fork server for a pool that is never started
+    cfg = dataclasses.replace(cfg, runtime=dataclasses.replace(cfg.runtime, start_method="spawn"))
     pool = LocalPool(cfg, EnvSpec((4,), 2), tmp_path, lambda: 0)
     pool.restore(resume_state(payload, cfg))
     return pool

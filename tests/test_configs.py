@@ -210,8 +210,8 @@ BAD_VALUES = [
     ("env.scenario=/nonexistent/x.cfg", "does not exist"),
     ("env.frame_skip=0", "env.frame_skip=0"),
     ("max_time=-5", "max_time=-5"),
-    ("start_method=fork", "start_method='fork'"),
-    ("pin_cpus=sometimes", "pin_cpus='sometimes': allowed: true, false, auto"),
+    ("runtime.start_method=fork", "runtime.start_method='fork'"),
+    ("runtime.pin_cpus=sometimes", "runtime.pin_cpus='sometimes': allowed: true, false, auto"),
     ("logger.mode=sometimes", "logger.mode='sometimes'"),
     ("resume=/nonexistent.ckpt", "resume='/nonexistent.ckpt'"),
     ("total_steps=1000000.5", "total_steps=1000000.5: must be a whole number"),
@@ -285,12 +285,20 @@ def test_composed_config_has_no_unresolved_interpolations(compose_train):
         ),
         (
             ["runtime=local", "runtime.address=auto"],
-            "error: runtime.address=auto: not a key of LocalRuntimeConfig; allowed: kind",
+            "error: runtime.address=auto: not a key of LocalRuntimeConfig; allowed: kind, "
+            "start_method, pin_cpus, worker_cpus, lock_optimizer_step",
         ),
         (["workers=abc"], "error: workers='abc': must be an integer"),
         (["total_steps=2.5"], "error: total_steps=2.5: must be a whole number (an integer)"),
         (["workers=[1"], "error: workers=[1: no viable alternative at input '[1'"),
-        (["lock_optimizer_step=false"], "error: lock_optimizer_step=False: false needs"),
+        (
+            ["runtime.lock_optimizer_step=false"],
+            "error: runtime.lock_optimizer_step=False: false needs",
+        ),
+        (
+            ["runtime=ray", "runtime.pin_cpus=true"],
+            "error: runtime.pin_cpus=true: not a key of RayRuntimeConfig; allowed: kind, address",
+        ),
         (["loss.gamma=1.5"], "error: loss.gamma=1.5: must be in (0, 1]"),
         (["env.scenario=nope"], "error: env.scenario='nope': unknown scenario"),
         (["model.strides=[2]"], "error: model.strides=[2]: must be 2 integers >= 1, one per conv"),
@@ -322,6 +330,21 @@ def test_cli_rejects_bad_values_in_one_line_before_any_worker(tmp_path, args, ex
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(expected), result.stderr
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_key_that_moved_into_the_runtime_section_names_its_new_place(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "a3c_exp.train", "pin_cpus=true", f"hydra.run.dir={tmp_path}/r"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: pin_cpus=true: not a key of TrainConfig")
+    assert lines[0].endswith("(it is runtime.pin_cpus now)")
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from a3c_exp.config.schema import (
     OBJECTIVES,
     RUNTIME_KINDS,
     AdamConfig,
+    LocalRuntimeConfig,
     LoggerConfig,
     LossConfig,
     OptimConfig,
@@ -65,25 +66,14 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
     check(cfg.log_every > 0, "log_every", cfg.log_every, "must be > 0 seconds")
     check(cfg.heartbeat_timeout > 0, "heartbeat_timeout", cfg.heartbeat_timeout, "must be > 0")
     check(cfg.shutdown_grace >= 0, "shutdown_grace", cfg.shutdown_grace, "must be >= 0")
-    check(
-        cfg.start_method in ("spawn", "forkserver"),
-        "start_method",
-        cfg.start_method,
-        "allowed: spawn, forkserver (fork is unsafe once torch or W&B threads exist)",
-    )
-    check(
-        cfg.pin_cpus in (True, False, "auto"),
-        "pin_cpus",
-        cfg.pin_cpus,
-        "allowed: true, false, auto",
-    )
-    check(
-        cfg.lock_optimizer_step or cfg.checkpoint_every == 0,
-        "lock_optimizer_step",
-        cfg.lock_optimizer_step,
-        "false needs checkpoint_every=0: a periodic checkpoint is only consistent when "
-        "snapshots and optimizer steps share the step lock",
-    )
+    if isinstance(cfg.runtime, LocalRuntimeConfig):
+        check(
+            cfg.runtime.lock_optimizer_step or cfg.checkpoint_every == 0,
+            "runtime.lock_optimizer_step",
+            cfg.runtime.lock_optimizer_step,
+            "false needs checkpoint_every=0: a periodic checkpoint is only consistent when "
+            "snapshots and optimizer steps share the step lock",
+        )
     check(
         cfg.objective in OBJECTIVES, "objective", cfg.objective, f"allowed: {', '.join(OBJECTIVES)}"
     )
@@ -130,6 +120,19 @@ def check_runtime_values(runtime: RuntimeConfig) -> None:
         runtime.kind,
         f"allowed: {', '.join(RUNTIME_KINDS)}",
     )
+    if isinstance(runtime, LocalRuntimeConfig):
+        check(
+            runtime.start_method in ("spawn", "forkserver"),
+            "runtime.start_method",
+            runtime.start_method,
+            "allowed: spawn, forkserver (fork is unsafe once torch or W&B threads exist)",
+        )
+        check(
+            runtime.pin_cpus in (True, False, "auto"),
+            "runtime.pin_cpus",
+            runtime.pin_cpus,
+            "allowed: true, false, auto",
+        )
     if not isinstance(runtime, RayRuntimeConfig):
         return
     check(

@@ -156,11 +156,17 @@ class RMSpropConfig:
 
 @dataclass(frozen=True)
 class LocalRuntimeConfig:
-    """``runtime=local``: worker processes on this machine sharing memory (Hogwild); the
-    top-level keys ``start_method``, ``pin_cpus``, ``worker_cpus`` and ``lock_optimizer_step``
-    tune them."""
+    """``runtime=local``: worker processes on this machine sharing memory (Hogwild)."""
 
     kind: str = "local"  # registry name of the runtime
+    start_method: str = "forkserver"  # torch.multiprocessing start method: forkserver or spawn
+    # pin worker i and its engines to CPU i mod (CPUs available): true, false, or auto = pin
+    # when workers >= CPUs (then the run uses every CPU anyway, so parallel jobs stay balanced)
+    pin_cpus: Any = "auto"
+    # the CPU of each worker (worker i gets worker_cpus[i mod len]); null = none. Derived from
+    # pin_cpus before the run starts unless set explicitly
+    worker_cpus: list[int] | None = None
+    lock_optimizer_step: bool = True  # serialise the (~1 ms) shared optimizer step; see README
 
 
 @dataclass(frozen=True)
@@ -226,14 +232,6 @@ class TrainConfig:
     # seconds of wall time between episodes worker 0 saves as a GIF (and to W&B): the first
     # episode, then the next one to start after each interval; 0 = never
     video_every: float = 120.0
-    # pin worker i and its engines to CPU i mod (CPUs available): true, false, or auto = pin
-    # when workers >= CPUs (then the run uses every CPU anyway, so parallel jobs stay balanced)
-    pin_cpus: Any = "auto"
-    # the CPU of each worker (worker i gets worker_cpus[i mod len]); null = none. Derived from
-    # pin_cpus before the run starts unless set explicitly
-    worker_cpus: list[int] | None = None
-    lock_optimizer_step: bool = True  # serialise the (~1 ms) shared optimizer step; see README
-    start_method: str = "forkserver"  # torch.multiprocessing start method: forkserver or spawn
     shutdown_grace: float = 5.0  # seconds workers get to stop before they are terminated
     max_restarts: int = 3  # restarts allowed per worker (crash, kill, heartbeat) before failing
     heartbeat_timeout: float = 120.0  # seconds without a message before a worker counts as hung

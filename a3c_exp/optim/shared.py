@@ -4,8 +4,8 @@ They are torch's own Adam and RMSprop with every state tensor created up front a
 shared memory, so the moments (and Adam's step count) are common to all worker processes. Torch
 updates these tensors in place (fused and foreach kernels alike), which is what makes sharing
 them work: the optimizer object is passed to each spawned worker and all of them step the same
-storage. The launcher may serialise the step itself (``lock_optimizer_step``); gradients are
-always computed without locks.
+storage. The local runtime may serialise the step itself (``runtime.lock_optimizer_step``);
+gradients are always computed without locks.
 """
 
 from __future__ import annotations

@@ -40,12 +40,13 @@ def load_validated(composed: DictConfig | Mapping[str, Any]) -> TrainConfig:
 
 def check_runtime(cfg: TrainConfig) -> None:
     """The backend can run here: worker CPUs this process may use, Ray installed and reachable."""
-    if cfg.worker_cpus is not None:
+    explicit = getattr(cfg.runtime, "worker_cpus", None)  # runtime=local only
+    if explicit is not None:
         cpus = sorted(allowed_cpus())
         check(
-            len(cfg.worker_cpus) > 0 and all(c in cpus for c in cfg.worker_cpus),
-            "worker_cpus",
-            cfg.worker_cpus,
+            len(explicit) > 0 and all(c in cpus for c in explicit),
+            "runtime.worker_cpus",
+            explicit,
             f"must be a non-empty list of CPUs this process may use: {cpus}, or null",
         )
     if cfg.runtime.kind == "ray":

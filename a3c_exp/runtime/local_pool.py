@@ -62,8 +62,8 @@ class LocalPool(PoolBase):
         super().__init__(cfg, env_spec, run_dir, global_step)
         self.model.net.share_memory()  # the global network the workers step
         self.optimizer = self.model.configure_optimizers()  # its statistics are shared too
-        self._ctx = mp.get_context(cfg.start_method)
-        if cfg.start_method == "forkserver":
+        self._ctx = mp.get_context(cfg.runtime.start_method)
+        if cfg.runtime.start_method == "forkserver":
             # The server imports torch and the worker code once; each worker is then a cheap fork
             # of it instead of a fresh interpreter importing everything again. It starts now, so
             # its imports run while the run opens its sinks, not after.
@@ -105,12 +105,12 @@ class LocalPool(PoolBase):
         os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "65536")
         for rank in range(self.cfg.workers):
             self._workers.append(self._spawn(rank))
-        cpus = self.cfg.worker_cpus
+        cpus = self.cfg.runtime.worker_cpus
         log.info(
             "started %d workers x %d envs (%s%s)",
             len(self._workers),
             self.cfg.envs_per_worker,
-            self.cfg.start_method,
+            self.cfg.runtime.start_method,
             f", pinned to CPUs {sorted(set(cpus))}" if cpus else "",
         )
 
@@ -137,7 +137,7 @@ class LocalPool(PoolBase):
                 self._stop_event,
                 self._lock,
                 self._counts,
-                cfg.lock_optimizer_step,
+                cfg.runtime.lock_optimizer_step,
             ),
             name=f"a3c-worker-{rank}",
             daemon=True,

@@ -78,6 +78,7 @@ def worker_spec(
     Its seed is the run's stream ``(rank, restarts, global_step)``: resumed runs and restarted
     workers get fresh episodes, not a replay, and no other worker or run shares it.
     """
+    cpus = getattr(cfg.runtime, "worker_cpus", None)  # pinning: runtime=local only
     return WorkerSpec(
         rank=rank,
         seed=derive_seed(cfg.seed, rank, restarts, global_step),
@@ -92,7 +93,7 @@ def worker_spec(
         parent_pid=parent_pid,
         video_every=cfg.video_every,
         video_dir=str(run_dir / "videos"),
-        cpu=cfg.worker_cpus[rank % len(cfg.worker_cpus)] if cfg.worker_cpus else None,
+        cpu=cpus[rank % len(cpus)] if cpus else None,
     )
 
 
