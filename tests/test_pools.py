@@ -132,8 +132,15 @@ def test_pool_trains_and_snapshots_one_consistent_state(
         for state in snapshot.optimizer_state["state"].values():
             assert int(state["step"]) == snapshot.applied_updates
         assert set(snapshot.weights) == set(A3CModule(*_module_args(pool)).state_dict())
+        # the env steps were counted with the updates, at the snapshot's instant
+        per_update = pool.cfg.rollout_len * pool.cfg.envs_per_worker
+        counts = snapshot.counts
+        assert counts.steps == per_update * (counts.applied + counts.skipped)
         pool.stop(grace=2.0)
-        assert pool.applied_updates() >= snapshot.applied_updates
+        after = pool.counts()
+        assert after.applied >= counts.applied
+        received = steps["n"] + sum(u.steps for u in pool.poll(0.0))
+        assert after.steps >= received  # nothing a worker sent is missing from the counts
     finally:
         pool.close()
     if backend == "ray":
