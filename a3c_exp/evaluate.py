@@ -86,10 +86,13 @@ def evaluate(composed: DictConfig) -> dict[str, Any]:
 
     import numpy as np
 
-    from a3c_exp.algo.module import module_from_checkpoint
-    from a3c_exp.checkpoint import CheckpointError
+    from a3c_exp.checkpoint import CheckpointError, load_checkpoint
 
     path = Path(cfg.checkpoint).expanduser()
+    load_checkpoint(path)  # a missing or unreadable file is refused before Lightning's import
+
+    from a3c_exp.algo.module import module_from_checkpoint
+
     module, _ = module_from_checkpoint(path)
     try:
         env_cfg = parse_env(module.hparams.cfg.get("env", {}))

@@ -311,6 +311,19 @@ def test_composed_config_has_no_unresolved_interpolations(compose_train):
     ],
 )
 def test_cli_rejects_bad_values_in_one_line_before_any_worker(tmp_path, args, expected):
+    line = _refused_in_one_line(tmp_path, *args)
+    assert line.startswith(expected), line
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_key_that_moved_into_the_runtime_section_names_its_new_place(tmp_path):
+    line = _refused_in_one_line(tmp_path, "pin_cpus=true")
+    assert line.startswith("error: pin_cpus=true: not a key of TrainConfig")
+    assert line.endswith("(it is runtime.pin_cpus now)")
+
+
+def _refused_in_one_line(tmp_path, *args: str) -> str:
+    """Run the training command with ``args``; assert it exits 2 with one line; that line."""
     result = subprocess.run(
         [
             sys.executable,
@@ -328,23 +341,8 @@ def test_cli_rejects_bad_values_in_one_line_before_any_worker(tmp_path, args, ex
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(expected), result.stderr
-    assert not (tmp_path / "run" / "checkpoints").exists()
-
-
-def test_a_key_that_moved_into_the_runtime_section_names_its_new_place(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "a3c_exp.train", "pin_cpus=true", f"hydra.run.dir={tmp_path}/r"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=cli_env(),
-        cwd=tmp_path,
-    )
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: pin_cpus=true: not a key of TrainConfig")
-    assert lines[0].endswith("(it is runtime.pin_cpus now)")
+    assert len(lines) == 1, result.stderr
+    return lines[0]
 
 
 @pytest.mark.parametrize(
