@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from a3c_exp.checkpoint import CheckpointManager, checkpoint_payload
+from a3c_exp.checkpoint import CheckpointManager, Counts, checkpoint_payload
 from a3c_exp.config import TrainConfig
 from a3c_exp.messages import Update
 from a3c_exp.reporting import MetricsSink, RunStats
@@ -138,9 +138,13 @@ class Run:
         self._sync_counters()
         self.sink.log({**self.stats.flush(), **self.pool.metrics()})
 
-    def _sync_counters(self) -> None:
-        """Totals from the pool's counts (counted where updates were applied), restarts."""
+    def _sync_counters(self, counts: Counts | None = None) -> None:
+        """Totals from the pool's counts (counted where updates were applied; ``counts``: those
+        of a snapshot), and restarts."""
         self.stats.worker_restarts = self._restarts_before + self.pool.restarts
+        if counts is not None:
+            self.stats.set_counts(counts)
+            return
         with contextlib.suppress(PoolError):  # the totals stay the last ones known
             self.stats.set_counts(self.pool.counts())
 
@@ -194,8 +198,7 @@ class Run:
     def _save_checkpoint(self, periodic: bool) -> Path:
         """Snapshot weights, optimizer and update count together, then write every file of it."""
         snapshot = self.pool.snapshot()
-        self.stats.worker_restarts = self._restarts_before + self.pool.restarts
-        self.stats.set_counts(snapshot.counts)  # the counters of the weights' own instant
+        self._sync_counters(snapshot.counts)  # the counters of the weights' own instant
         counters = {**self.stats.counters(), **self.extra_counters}
         payload = checkpoint_payload(self.pool.hparams, snapshot, counters)
         return self.checkpoints.save(payload, counters["global_step"], periodic=periodic)
