@@ -1,12 +1,27 @@
-"""Time to solve: wall time and env steps until the last-100 mean reward reaches a target.
+"""Time to solve: wall time and env steps until a last-100 mean reaches a task's target.
 
-Runs ``a3c_exp.train`` once per seed with ``target_reward`` set (the run stops as soon as it is
-reached) and reports, per seed, the wall time of the whole command (start-up, spawning workers
-and the final checkpoint included), the training time and env steps at which the target was
-first reached, and the median over seeds. Tasks: Doom basic (mean reward >= 0.75) and CartPole
-(>= 475), each with its default config unless overrides are given.
+Runs ``a3c_exp.train`` once per seed and reports, per seed, the wall time of the whole command
+(start-up, spawning workers and the final checkpoint included) until the target was first
+reached over a full window of 100 episodes, the training time and env steps at that point, and
+the median over seeds. Tasks, each with its preset's config unless overrides are given:
 
-Usage: python scripts/bench_solve.py [--task doom cartpole] [--seeds 0 1 2] [-- key=value ...]
+* ``doom``: ViZDoom basic, last-100 mean reward >= 0.75 (the run stops there);
+* ``cartpole``: CartPole-v1, last-100 mean reward >= 475 (the run stops there);
+* ``health_gathering``: last-100 mean of tics survived >= 2,000 (episode length x frame skip);
+* ``defend_the_center``: last-100 mean reward >= 10 (a kill is +1, a death -1: >= 10 kills).
+
+The last two run until ``--max-seconds`` (their train stops at a reward target only), so the
+rest of the run shows whether what was learned stays learned: the lowest last-100 mean after
+the target was first reached is printed beside the time to reach it.
+
+``--reference PATH`` also times a minimal Hogwild A3C (one file: ``python PATH OUTDIR SECONDS
+WORKERS``, printing ``t=..s steps=.. mean100=<reward x 100>`` lines) on Doom basic,
+``--reference-runs`` times, in the same invocation: the ratio of the medians is the figure
+that stays comparable across days and machines.
+
+Usage: python scripts/bench_solve.py [--task doom cartpole] [--seeds 0 1 2]
+                                     [--reference a3c_minimal.py [--reference-runs 1]]
+                                     [-- key=value ...]
 """
 
 from __future__ import annotations
@@ -14,35 +29,61 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
 from a3c_exp.overrides import train_command
 
-TASKS = {"doom": ("env=doom", 0.75), "cartpole": ("env=cartpole", 475.0)}
 REWARD = "Perf/Mean Reward (last 100)"
+LENGTH = "Perf/Mean Length (last 100)"
 
 
-def _solved(row: dict, target: float) -> bool:
-    """The row's last-100 mean reaches the target over a full window of 100 episodes."""
-    return bool(row[REWARD]) and float(row[REWARD]) >= target and float(row["Perf/Episodes"]) >= 100
+@dataclass(frozen=True)
+class Task:
+    """A preset, the last-100 column it is judged on (times ``scale``) and the target."""
+
+    env: str
+    column: str
+    target: float
+    scale: float = 1.0
+    stops_at_target: bool = True  # the train's own target_reward ends the run
 
 
-def solve_run(task: str, seed: int, overrides: list[str], max_seconds: float, run_dir: Path):
-    """One run to the target; returns seconds and steps to solve (None if it did not)."""
-    env_override, target = TASKS[task]
+TASKS = {
+    "doom": Task("env=doom", REWARD, 0.75),
+    "cartpole": Task("env=cartpole", REWARD, 475.0),
+    # frame skip 4: an agent step is 4 tics
+    "health_gathering": Task("env=doom_health_gathering", LENGTH, 2000.0, 4.0, False),
+    "defend_the_center": Task("env=doom_defend_the_center", REWARD, 10.0, 1.0, False),
+}
+
+
+def _value(row: dict, task: Task) -> float | None:
+    """The task's last-100 mean in the row, once the window holds 100 episodes."""
+    if not row.get(task.column) or float(row["Perf/Episodes"]) < 100:
+        return None
+    return float(row[task.column]) * task.scale
+
+
+def solve_run(name: str, seed: int, overrides: list[str], max_seconds: float, run_dir: Path):
+    """One run of a task; returns seconds and steps to solve (None if it did not)."""
+    task = TASKS[name]
+    stop = [f"target_reward={task.target}"] if task.stops_at_target else []
     cmd = train_command(
         run_dir,
-        env_override,
+        task.env,
         "logger=none",
         "video_every=0",
         "log_every=1",
-        f"target_reward={target}",
+        *stop,
         f"max_time={max_seconds}",
         "total_steps=1000000000",
         f"seed={seed}",
@@ -50,24 +91,81 @@ def solve_run(task: str, seed: int, overrides: list[str], max_seconds: float, ru
     )
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - start
+    end = time.perf_counter()
     if proc.returncode != 0:
         raise SystemExit(
-            f"{task} seed {seed}: train exited {proc.returncode}\n{proc.stderr[-2000:]}"
+            f"{name} seed {seed}: train exited {proc.returncode}\n{proc.stderr[-2000:]}"
         )
     with open(run_dir / "metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    solved = next((r for r in rows if _solved(r, target)), None)
+    values = [_value(r, task) for r in rows]
+    first = next((i for i, v in enumerate(values) if v is not None and v >= task.target), None)
+    after = [v for v in values[first:] if v is not None] if first is not None else []
+    solved = rows[first] if first is not None else None
+    # whole-command wall time to the target: the command itself when it stops there, else its
+    # start-up (the wall time outside training) plus the training time to the target
+    startup = (end - start) - float(rows[-1]["Perf/Time"]) if rows else 0.0
+    if solved and task.stops_at_target:
+        wall = end - start
+    elif solved:
+        wall = startup + float(solved["Perf/Time"])
     return {
-        "task": task,
+        "task": name,
         "seed": seed,
-        "target": target,
+        "target": task.target,
         "solved": solved is not None,
         "wall_s": wall if solved else None,
         "train_s_at_solve": float(solved["Perf/Time"]) if solved else None,
         "steps_at_solve": int(float(solved["global_step"])) if solved else None,
         "steps_per_s": float(rows[-1]["global_step"]) / float(rows[-1]["Perf/Time"]),
+        "best": max((v for v in values if v is not None), default=None),
+        "lowest_after_solve": min(after) if after else None,
+        "final": values[-1] if values else None,
     }
+
+
+REFERENCE_LINE = re.compile(r"t=(?P<t>[\d.]+)s steps=(?P<steps>\d+) .*mean100=(?P<mean>[-\d.]+)")
+
+
+def reference_run(path: Path, seed_slot: int, max_seconds: float, workers: int, out: Path):
+    """Time the minimal A3C on Doom basic to a last-100 mean of 0.75 (its ``mean100`` >= 75).
+
+    It takes no seed (its workers seed themselves by rank), so runs differ only by chance; the
+    wall time is of the whole command, to the first line at or above the target.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, str(path), str(out), str(max_seconds), str(workers)]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    solved = None
+    steps_per_s = None
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        match = REFERENCE_LINE.search(line)
+        if match:
+            steps_per_s = int(match["steps"]) / max(float(match["t"]), 1e-9)
+            if float(match["mean"]) >= 75:
+                solved = (time.perf_counter() - start, float(match["t"]), int(match["steps"]))
+                break
+    proc.kill()
+    proc.wait()
+    return {
+        "task": "reference",
+        "seed": seed_slot,
+        "target": 0.75,
+        "solved": solved is not None,
+        "wall_s": solved[0] if solved else None,
+        "train_s_at_solve": solved[1] if solved else None,
+        "steps_at_solve": solved[2] if solved else None,
+        "steps_per_s": steps_per_s or 0.0,
+        "best": None,
+        "lowest_after_solve": None,
+        "final": None,
+    }
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def main() -> None:
@@ -79,6 +177,11 @@ def main() -> None:
     parser.add_argument("--task", nargs="+", choices=sorted(TASKS), default=["doom", "cartpole"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--max-seconds", type=float, default=600.0, help="give up after this")
+    parser.add_argument("--reference", type=Path, default=None, help="minimal A3C to time too")
+    parser.add_argument("--reference-workers", type=int, default=2)
+    parser.add_argument(
+        "--reference-runs", type=int, default=1, help="runs of the reference (minutes each)"
+    )
     parser.add_argument("--json", type=Path, default=Path("bench_solve.json"))
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run")
     args = parser.parse_args()
@@ -87,32 +190,48 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="a3c-solve-") as tmp:
         for task in args.task:
             for seed in args.seeds:
-                run = solve_run(
-                    task, seed, args.overrides, args.max_seconds, Path(tmp) / f"{task}-{seed}"
+                run_dir = Path(tmp) / f"{task}-{seed}"
+                run = solve_run(task, seed, args.overrides, args.max_seconds, run_dir)
+                results.append(run)
+                print(json.dumps(run), flush=True)
+        if args.reference is not None:
+            for slot in range(args.reference_runs):
+                run = reference_run(
+                    args.reference,
+                    slot,
+                    args.max_seconds,
+                    args.reference_workers,
+                    Path(tmp) / f"reference-{slot}",
                 )
                 results.append(run)
                 print(json.dumps(run), flush=True)
 
     print(f"\nmachine: {psutil.cpu_count()} CPUs; overrides: {' '.join(args.overrides) or '-'}")
-    print(f"{'task':>8} {'seed':>4} {'wall s':>7} {'train s':>7} {'steps':>9} {'steps/s':>8}")
+    print(
+        f"{'task':>17} {'seed':>4} {'wall s':>8} {'train s':>7} {'steps':>9} {'steps/s':>8}"
+        f" {'best':>8} {'lowest after':>12}"
+    )
     medians = {}
-    for task in args.task:
+    for task in [*args.task, *(["reference"] if args.reference else [])]:
         runs = [r for r in results if r["task"] == task]
         for r in runs:
-            wall = f"{r['wall_s']:.0f}" if r["solved"] else "unsolved"
-            train = f"{r['train_s_at_solve']:.0f}" if r["solved"] else "-"
-            steps = f"{r['steps_at_solve']}" if r["solved"] else "-"
+            wall = _fmt(r["wall_s"], ".0f") if r["solved"] else "unsolved"
             print(
-                f"{task:>8} {r['seed']:>4} {wall:>7} {train:>7} {steps:>9} {r['steps_per_s']:>8.0f}"
+                f"{task:>17} {r['seed']:>4} {wall:>8} {_fmt(r['train_s_at_solve'], '.0f'):>7}"
+                f" {_fmt(r['steps_at_solve'], 'd'):>9} {r['steps_per_s']:>8.0f}"
+                f" {_fmt(r['best'], '.2f'):>8} {_fmt(r['lowest_after_solve'], '.2f'):>12}"
             )
         # an unsolved run counts as slower than any solved one
         walls = [r["wall_s"] if r["solved"] else float("inf") for r in runs]
         medians[task] = statistics.median(walls)
-        print(f"{task:>8} median wall time to solve: {medians[task]:.0f} s")
+        print(f"{task:>17} median wall time to solve: {medians[task]:.0f} s")
+    if args.reference and "doom" in medians:
+        ratio = medians["reference"] / medians["doom"]
+        print(f"reference / doom (median wall time to solve): {ratio:.2f}")
     args.json.write_text(
         json.dumps(
             {
-                "args": vars(args) | {"json": str(args.json)},
+                "args": {k: str(v) for k, v in vars(args).items()},
                 "runs": results,
                 "median_wall_s": medians,
             },

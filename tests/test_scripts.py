@@ -80,6 +80,7 @@ def _load_script(name):
 
     spec = importlib.util.spec_from_file_location(name, SCRIPTS[0].parent / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -105,7 +106,17 @@ def test_benchmarks_count_solved_only_over_a_full_window():
     assert throughput["before_solved"] == pytest.approx(200.0)  # 2000 steps in 10 s
     assert throughput["after_solved"] == pytest.approx(100.0)
     solve = _load_script("bench_solve")
-    assert [solve._solved(r, 0.75) for r in rows] == [False, True, True]
+    assert [solve._value(r, solve.TASKS["doom"]) for r in rows] == [None, 0.8, 0.8]
+    # health_gathering is judged on tics survived: the last-100 length x 4 tics per step
+    rows[1]["Perf/Mean Length (last 100)"] = "510.0"
+    assert solve._value(rows[1], solve.TASKS["health_gathering"]) == 2040.0
+
+
+def test_bench_solve_reads_the_reference_progress_lines():
+    solve = _load_script("bench_solve")
+    line = "t=95s steps=61234 sps=644 eps=2000 mean100=76.3\n"
+    match = solve.REFERENCE_LINE.search(line)
+    assert (match["t"], match["steps"], match["mean"]) == ("95", "61234", "76.3")
 
 
 def test_tree_memory_counts_child_processes():

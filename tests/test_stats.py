@@ -6,11 +6,11 @@ from a3c_exp.messages import Episode, Update
 from a3c_exp.reporting.stats import RunStats
 
 
-def _update(rewards, skipped=False, loss=1.0, rank=0):
+def _update(rewards, skipped=False, loss=1.0, rank=0, length=10.0):
     return Update(
         rank=rank,
         steps=30,
-        episodes=tuple(Episode(reward=r, length=10, value=0.5) for r in rewards),
+        episodes=tuple(Episode(reward=r, length=length, value=0.5) for r in rewards),
         value_loss=loss,
         policy_loss=loss,
         entropy=loss,
@@ -45,3 +45,13 @@ def test_losses_of_skipped_updates_stay_out_of_the_interval_means():
 def test_resumed_counters_drop_nonfinite_rewards_from_the_window():
     stats = RunStats(frame_skip=1, counters={"recent_rewards": [1.0, float("nan"), 2.0]})
     assert list(stats.recent_rewards) == [1.0, 2.0] and stats.mean_reward == 1.5
+
+
+def test_last_100_lengths_follow_the_same_episodes_and_survive_a_resume():
+    stats = RunStats(frame_skip=4)
+    for length in range(1, 151):
+        stats.add(_update([1.0], length=float(length)))
+    metrics = stats.flush()
+    assert metrics["Perf/Mean Length (last 100)"] == sum(range(51, 151)) / 100
+    resumed = RunStats(frame_skip=4, counters=stats.counters())
+    assert list(resumed.recent_lengths) == list(range(51, 151))

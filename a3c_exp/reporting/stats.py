@@ -54,6 +54,8 @@ class RunStats:
         self.recent_rewards: deque[float] = deque(
             (r for r in counters.get("recent_rewards", []) if math.isfinite(r)), maxlen=window
         )
+        # lengths (agent steps) of the same episodes: tics survived = length x frame skip
+        self.recent_lengths: deque[float] = deque(counters.get("recent_lengths", []), maxlen=window)
         self._start = time.monotonic()
         self._interval_start = self._start
         self._interval_steps = 0
@@ -110,6 +112,7 @@ class RunStats:
                 self.nonfinite_rewards += 1
                 continue
             self.recent_rewards.append(episode.reward)
+            self.recent_lengths.append(episode.length)
             for key in EPISODE_KEYS:
                 value = getattr(episode, key)
                 if math.isfinite(value):
@@ -141,6 +144,8 @@ class RunStats:
         }
         if self.mean_reward is not None:
             metrics["Perf/Mean Reward (last 100)"] = self.mean_reward
+        if self.recent_lengths:
+            metrics["Perf/Mean Length (last 100)"] = float(np.mean(self.recent_lengths))
         if self.learning_rate is not None:
             metrics["Losses/Learning Rate"] = self.learning_rate
         for phase, seconds in self._timing.items():
@@ -172,6 +177,7 @@ class RunStats:
             "elapsed": self.elapsed,
             "best_mean_reward": self.best_mean_reward,
             "recent_rewards": list(self.recent_rewards),
+            "recent_lengths": list(self.recent_lengths),
         }
 
     def summary(self) -> Metrics:
