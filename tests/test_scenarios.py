@@ -17,7 +17,7 @@ DOOM_ENVS = [name for name in group_options("env") if name.startswith("doom")]
 
 # preset: (observation shape, buttons) as the README's "Scenarios" table states them
 SPACES = {
-    "doom": ((1, 84, 84), ["MOVE_LEFT", "MOVE_RIGHT", "ATTACK"]),
+    "doom": ((1, 42, 42), ["MOVE_LEFT", "MOVE_RIGHT", "ATTACK"]),
     "doom_defend_the_center": ((1, 84, 84), ["TURN_LEFT", "TURN_RIGHT", "ATTACK"]),
     "doom_defend_the_line": ((1, 84, 84), ["TURN_LEFT", "TURN_RIGHT", "ATTACK"]),
     "doom_health_gathering": ((2, 84, 84), ["TURN_LEFT", "TURN_RIGHT", "MOVE_FORWARD"]),
