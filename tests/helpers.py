@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,24 @@ def cli_env() -> dict[str, str]:
     repo_root = str(Path(__file__).resolve().parent.parent)  # so env ids like tests.fault_envs:...
     env["PYTHONPATH"] = os.pathsep.join(p for p in (repo_root, env.get("PYTHONPATH")) if p)
     return env
+
+
+def start_as_a_terminal_job(cmd: list[str], cwd: Path) -> subprocess.Popen:
+    """Start ``cmd`` as a terminal's foreground job: its own process group, Ctrl-C not ignored.
+
+    A command started in the background by a shell without job control inherits SIGINT
+    ignored, and Python then never raises KeyboardInterrupt; a suite run that way (CI in the
+    background) would see a sweep ignore its Ctrl-C. A terminal's foreground job never does.
+    """
+    return subprocess.Popen(
+        cmd,
+        env=cli_env(),
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def run_train(

@@ -27,7 +27,7 @@ from a3c_exp.overrides import CONFIG_DIR
 from a3c_exp.runtime.cpus import available_cpus
 from a3c_exp.sweep import read_job_records
 from hydra_plugins.a3c_exp_launchers.launchers import BoundedLocalLauncher
-from tests.helpers import cli_env
+from tests.helpers import cli_env, start_as_a_terminal_job
 
 TINY = ["env=cartpole", "workers=1", "logger=none", "video_every=0", "target_reward=null"]
 
@@ -156,14 +156,7 @@ def test_ctrl_c_stops_every_job_and_its_workers(tmp_path):
     cmd += ["hydra/launcher=parallel_local", "hydra.launcher.array_parallelism=2", *TINY]
     cmd += ["total_steps=10000000", "log_every=0.5", "seed=0,1,2"]
     # A session of its own, like a terminal's foreground job: Ctrl-C goes to its process group.
-    sweep = subprocess.Popen(
-        cmd,
-        env=cli_env(),
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    sweep = start_as_a_terminal_job(cmd, tmp_path)
     tree: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 120

@@ -13,7 +13,7 @@ import pytest
 from a3c_exp.reporting.wandb_file import read_wandb_run
 from a3c_exp.runtime.trial import read_reports, request_prune
 from a3c_exp.sweep import read_job_records
-from tests.helpers import cli_env
+from tests.helpers import cli_env, start_as_a_terminal_job
 
 pytestmark = pytest.mark.slow
 
@@ -230,14 +230,7 @@ def test_a_stopped_optuna_sweep_resumes_where_it_stopped(tmp_path):
     cmd += ["hydra/sweeper=a3c_optuna", "hydra.sweeper.n_trials=3", "hydra.sweeper.pruner=none"]
     cmd += ["hydra/launcher=parallel_local", "hydra.launcher.array_parallelism=1", *TINY]
     cmd += ["workers=1", "logger=none"]
-    sweep = subprocess.Popen(
-        [*cmd, "total_steps=3000"],
-        env=cli_env(),
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    sweep = start_as_a_terminal_job([*cmd, "total_steps=3000"], tmp_path)
     try:
         deadline = time.monotonic() + 180
         while not (sweep_dir / "1" / "metrics.csv").exists():
