@@ -167,3 +167,21 @@ def test_bench_scenarios_table_fills_row_by_row(tmp_path):
     # rows follow the script's scenario order, whatever order they were measured in
     assert [r.split(" | ")[0] for r in rows] == ["| defend_the_center", "| take_cover"]
     assert "| 30 min, 2 workers | 2,500,000 | 12.5 ± 2.0 | 1,500 ± 100 | 0.60 ± 1.30 |" in rows[0]
+
+
+def test_bench_sweep_rechecks_the_best_config_with_seeds_no_search_used():
+    import argparse
+
+    bench = _load_script("bench_sweep")
+    args = argparse.Namespace(steps=40_000, slots=2, recheck_seeds=3)
+    best = {"optim.lr": 0.0008, "rollout_len": 5}
+    extra = ["hydra.sweeper.sampler_seed=1", "loss.value_coef=0.25"]
+    cmd = bench.recheck_command(Path("/tmp/x_recheck"), best, args, extra)
+    overrides = cmd[cmd.index("--multirun") + 1 :]
+    assert "optim.lr=0.0008" in overrides and "rollout_len=5" in overrides
+    assert "loss.value_coef=0.25" in overrides  # what both searches trained with
+    assert not [o for o in overrides if o.startswith("hydra.sweeper.")]  # no search now
+    assert "total_steps=40000" in overrides  # the searches' budget
+    (seeds,) = [o.removeprefix("seed=") for o in overrides if o.startswith("seed=")]
+    fresh = [int(s) for s in seeds.split(",")]
+    assert len(set(fresh)) == 3 and min(fresh) >= bench.RECHECK_FIRST_SEED > 0
