@@ -138,14 +138,18 @@ def _study(tmp_path: Path, pruner=None, sampler=None) -> optuna.Study:
     )
 
 
-def _run(tmp_path, study, n_trials, seeds=(0,), slots=2, report_every=EVERY, how="mean"):
+def _run(
+    tmp_path, study, n_trials, seeds=(0,), slots=2, report_every=EVERY, how="mean", full_trials=0
+):
     import types
 
     from hydra_plugins.a3c_exp_sweeper import _study_runner
 
     launcher = ScriptedLauncher(tmp_path)
     launcher.total_jobs = n_trials * len(seeds)
-    settings = StudySettings(n_trials, list(seeds), how, report_every, TOTAL, poll_s=0.0)
+    settings = StudySettings(
+        n_trials, list(seeds), how, report_every, TOTAL, poll_s=0.0, full_trials=full_trials
+    )
     runner = StudyRunner(
         study,
         _space("x=interval(0, 1)", "env=cartpole"),
@@ -227,6 +231,22 @@ def test_a_trial_behind_the_median_is_pruned_and_its_jobs_stop(tmp_path):
     assert {tuple(t.intermediate_values) for t in complete} == {
         tuple(range(EVERY, TOTAL + 1, EVERY))
     }
+
+
+class AlwaysPrune(optuna.pruners.BasePruner):
+    """A pruner that prunes every trial it is asked about."""
+
+    def prune(self, study, trial) -> bool:
+        return True
+
+
+def test_the_first_trials_run_their_whole_budget_whatever_the_pruner_says(tmp_path):
+    study = _study(tmp_path, pruner=AlwaysPrune())
+    _run(tmp_path, study, n_trials=6, slots=2, full_trials=3)
+    states = [t.state for t in study.trials]
+    assert states[:3] == [TrialState.COMPLETE] * 3  # the sampler's random startup trials
+    assert states[3:] == [TrialState.PRUNED] * 3
+    assert [max(read_reports(tmp_path / str(i))) for i in range(3)] == [TOTAL] * 3
 
 
 @pytest.mark.parametrize("how", ["mean", "iqm"])

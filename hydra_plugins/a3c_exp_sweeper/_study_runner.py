@@ -93,6 +93,9 @@ class StudySettings:
     report_every: int | None  # env steps between reports; None without a pruner
     total_steps: int
     poll_s: float
+    # the study's first trials run their whole budget, whatever the pruner says: the sampler's
+    # random startup trials, from whose full curves its model and the pruner's median start
+    full_trials: int = 0
 
 
 class StudyRunner:
@@ -297,9 +300,16 @@ class StudyRunner:
                     value = aggregate(values, self.settings.aggregate)
                     run.trial.report(value, run.next_milestone)
                     # a trial whose jobs have all ended has nothing left to save
-                    if not all(j.done for j in run.jobs) and run.trial.should_prune():
+                    if self._may_prune(run) and run.trial.should_prune():
                         self._prune(run)
                 run.next_milestone += every
+
+    def _may_prune(self, run: TrialRun) -> bool:
+        """Not one of the first ``full_trials``, and some job still running (a trial whose
+        jobs have all ended has nothing left to save)."""
+        if run.trial.number < self.settings.full_trials:
+            return False
+        return not all(j.done for j in run.jobs)
 
     def _milestone_values(self, run: TrialRun, step: int) -> list[float] | None:
         """Each seed's value at ``step``; None while a seed has yet to get there."""

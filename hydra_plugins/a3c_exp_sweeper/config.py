@@ -31,7 +31,10 @@ class A3COptunaSweeperConf:
     # each job reports its running objective this many times over total_steps, at the same env
     # steps in every trial (total_steps * k / reports_per_trial): pruners compare those
     reports_per_trial: int = 10
-    pruner_startup_trials: int = 3  # median: finished trials before any trial is pruned
+    # the study's first trials are never pruned (as many as TPE's random startup trials: its
+    # model and the median start from their full curves); median: also the finished trials
+    # it waits for before pruning any
+    pruner_startup_trials: int = 5
     # median: reports a trial makes before it can be pruned (its warm-up);
     # successive_halving, hyperband: reports before the first rung
     pruner_warmup_reports: int = 2

@@ -151,6 +151,7 @@ def _study_settings(settings: dict[str, Any], config: DictConfig, space: Any) ->
         report_every=report_every,
         total_steps=total_steps,
         poll_s=float(settings["poll_s"]),
+        full_trials=int(settings["pruner_startup_trials"]),
     )
 
 
