@@ -185,3 +185,61 @@ def test_bench_sweep_rechecks_the_best_config_with_seeds_no_search_used():
     (seeds,) = [o.removeprefix("seed=") for o in overrides if o.startswith("seed=")]
     fresh = [int(s) for s in seeds.split(",")]
     assert len(set(fresh)) == 3 and min(fresh) >= bench.RECHECK_FIRST_SEED > 0
+
+
+def _finished_sweep(sweep_dir: Path, finals: list[float], total: int = 8000) -> None:
+    """A sweep without pruning: trial i reports finals[i] at every milestone, 10 s a run."""
+    import json
+
+    every = total // 10
+    for trial, final in enumerate(finals):
+        job_dir = sweep_dir / str(trial)
+        job_dir.mkdir(parents=True)
+        lines = [json.dumps({"step": every * k, "value": final}) for k in range(1, 10)]
+        (job_dir / "trial_reports.jsonl").write_text("\n".join(lines) + "\n")
+        overrides = [f"total_steps={total}", f"trial={trial}", f"seed={trial}"]
+        write_job_record(
+            job_dir,
+            {
+                "job": trial,
+                "overrides": overrides,
+                "status": "completed",
+                "objective": final,
+                "wall_time_s": 10.0,
+                "total_steps": total + 40,
+            },
+        )
+
+
+def test_replay_prunes_the_late_poor_trials_and_never_the_first_ones(tmp_path):
+    replay = _load_script("replay_pruners")
+    _finished_sweep(tmp_path, [80, 70, 60, 50, 40, 30, 20, 10, 5, 1])
+    trials, total, fixed_s = replay.load_trials(tmp_path, reports=10)
+    assert [t.number for t in trials] == list(range(10)) and total == 8000 and fixed_s == 0.0
+    base = replay.sweep_settings(tmp_path)
+
+    def run(setting):
+        return replay.replay(trials, replay.parse_setting(setting, base), total, 2, fixed_s)
+
+    none = run("pruner=none")
+    assert none.pruned == [] and none.slot_s == pytest.approx(100.0)
+    assert none.wall_s == pytest.approx(50.0)  # 10 runs of 10 s on 2 slots
+    median = run("pruner=median pruner_warmup_reports=1")
+    # below the median of 5 finished trials once past the warm-up: stopped at their 2nd report
+    assert set(median.pruned) >= {6, 7, 8, 9} and not set(median.pruned) & {0, 1, 2, 3, 4}
+    assert 0 in median.finished and median.slot_s < 0.8 * none.slot_s
+    # successive halving would stop trial 1 (below trial 0 at the first rung), but the first
+    # pruner_startup_trials trials run whole
+    assert not set(run("pruner=successive_halving").pruned) & {0, 1, 2, 3, 4}
+    assert 1 in run("pruner=successive_halving pruner_startup_trials=0").pruned
+
+
+def test_replay_reads_an_older_sweep_from_its_metrics(tmp_path):
+    replay = _load_script("replay_pruners")
+    (tmp_path / "metrics.csv").write_text(
+        f"global_step,{replay.LAST_100}\n1000,10.0\n3000,30.0\n5000,\n"
+    )
+    values = replay._milestone_values(tmp_path, [2000, 3000, 4000], objective=55.0)
+    assert values == [20.0, 30.0, 55.0]  # interpolated, then the objective at the budget
+    with pytest.raises(SystemExit, match="not key=value"):
+        replay.parse_setting("pruner=median warmup=1", replay.sweep_settings(tmp_path))

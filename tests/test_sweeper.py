@@ -16,13 +16,14 @@ import optuna
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
 from a3c_exp.runtime.trial import PRUNE_REQUEST, TrialReporter, read_reports
 from hydra_plugins.a3c_exp_sweeper._search_space import SearchSpaceError, search_space
 from hydra_plugins.a3c_exp_sweeper._study_runner import INTERRUPTED, StudyRunner, StudySettings
-from hydra_plugins.a3c_exp_sweeper.sweeper import next_job_number, open_study
+from hydra_plugins.a3c_exp_sweeper.sweeper import _study_settings, next_job_number, open_study
 
 TOTAL = 1000
 EVERY = 100
@@ -247,6 +248,32 @@ def test_the_first_trials_run_their_whole_budget_whatever_the_pruner_says(tmp_pa
     assert states[:3] == [TrialState.COMPLETE] * 3  # the sampler's random startup trials
     assert states[3:] == [TrialState.PRUNED] * 3
     assert [max(read_reports(tmp_path / str(i))) for i in range(3)] == [TOTAL] * 3
+
+
+def test_successive_halving_keeps_the_rungs_of_the_first_trials(tmp_path):
+    # the first trials are never pruned, but their values must still sit on the rungs: later
+    # trials compete with them there
+    pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=EVERY, reduction_factor=3)
+    study = _study(tmp_path, pruner=pruner)
+    _run(tmp_path, study, n_trials=5, slots=2, full_trials=3)
+    for trial in study.trials[:3]:
+        assert trial.state == TrialState.COMPLETE
+        assert any(key.startswith("completed_rung_") for key in trial.system_attrs)
+
+
+def test_a_sweep_without_a_pruner_still_reports_every_trial_curve():
+    config = OmegaConf.create({"total_steps": 40_000, "seed": 0})
+    settings = {
+        "pruner": "none",
+        "reports_per_trial": 10,
+        "n_trials": 4,
+        "sampler": "tpe",
+        "seeds_per_trial": 1,
+        "aggregate": "mean",
+        "poll_s": 0.2,
+        "pruner_startup_trials": 5,
+    }
+    assert _study_settings(settings, config, space=None).report_every == 4_000
 
 
 @pytest.mark.parametrize("how", ["mean", "iqm"])

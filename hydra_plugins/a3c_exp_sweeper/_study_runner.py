@@ -90,7 +90,7 @@ class StudySettings:
     n_trials: int
     seeds: list[int]
     aggregate: str
-    report_every: int | None  # env steps between reports; None without a pruner
+    report_every: int | None  # env steps between reports; None: no reports, no pruning
     total_steps: int
     poll_s: float
     # the study's first trials run their whole budget, whatever the pruner says: the sampler's
@@ -299,8 +299,10 @@ class StudyRunner:
                 if values:
                     value = aggregate(values, self.settings.aggregate)
                     run.trial.report(value, run.next_milestone)
-                    # a trial whose jobs have all ended has nothing left to save
-                    if self._may_prune(run) and run.trial.should_prune():
+                    # asked for every trial, the first ones too: successive halving and
+                    # hyperband record a trial's rungs when asked, and later trials compete
+                    # with those values
+                    if run.trial.should_prune() and self._may_prune(run):
                         self._prune(run)
                 run.next_milestone += every
 

@@ -37,7 +37,7 @@ class A3COptunaSweeperConf:
     pruner_startup_trials: int = 5
     # median: reports a trial makes before it can be pruned (its warm-up);
     # successive_halving, hyperband: reports before the first rung
-    pruner_warmup_reports: int = 2
+    pruner_warmup_reports: int = 1
     reduction_factor: int = 3  # successive_halving, hyperband: 1 / this of trials go on a rung
     poll_s: float = 0.2  # seconds between two looks at the running jobs
     # key: a sweep in Hydra's grammar (choice, range, interval, tag(log, interval))

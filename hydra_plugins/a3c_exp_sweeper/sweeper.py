@@ -134,9 +134,9 @@ def _study_settings(settings: dict[str, Any], config: DictConfig, space: Any) ->
     from ._study_runner import StudySettings
 
     total_steps = int(config.total_steps)
-    report_every = None
-    if settings["pruner"] != "none":
-        report_every = max(1, total_steps // int(settings["reports_per_trial"]))
+    # reports with every pruner, none too: the study's intermediate values then hold every
+    # trial's curve (optuna-dashboard draws them; scripts/replay_pruners.py replays them)
+    report_every = max(1, total_steps // int(settings["reports_per_trial"]))
     n_trials = int(settings["n_trials"])
     if settings["sampler"] == "grid":
         size = 1
