@@ -20,6 +20,7 @@ CSV_FIELDS = [
     "global_step",
     "Perf/Time",
     "Perf/Mean Reward (last 100)",
+    "Perf/Mean Length (last 100)",
     "Perf/Reward",
     "Perf/Length",
     "Perf/Value",
@@ -79,11 +80,21 @@ class CSVSink:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        new = not self.path.exists()
+        # a resumed run appends under the header its file already has (an older version's
+        # columns stay aligned); a new file gets today's columns
+        header = self._header()
         self._handle = open(self.path, "a", newline="")  # noqa: SIM115 - closed in close()
-        self._writer = csv.DictWriter(self._handle, fieldnames=CSV_FIELDS, extrasaction="ignore")
-        if new:
+        fields = header or CSV_FIELDS
+        self._writer = csv.DictWriter(self._handle, fieldnames=fields, extrasaction="ignore")
+        if not header:
             self._writer.writeheader()
+
+    def _header(self) -> list[str]:
+        """The columns of the existing file (none for a new or empty one)."""
+        if not self.path.is_file():
+            return []
+        with open(self.path, newline="") as handle:
+            return next(csv.reader(handle), [])
 
     def log(self, metrics: Metrics) -> None:
         """Write one row."""
