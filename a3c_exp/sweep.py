@@ -160,8 +160,14 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def summarise_sweep(sweep_dir: Path, plot: bool = True) -> list[dict[str, Any]]:
-    """Write summary.md / summary.csv (and summary_curves.png) for a sweep; return the rows."""
+def summarise_sweep(
+    sweep_dir: Path, plot: bool = True, per_config: bool = True
+) -> list[dict[str, Any]]:
+    """Write summary.md / summary.csv (and summary_curves.png) for a sweep; return the rows.
+
+    ``per_config=False`` writes the job table only: no statistics over seeds (IQM and
+    bootstrap intervals: SciPy's import and 2,000 resamples a config).
+    """
     sweep_dir = Path(sweep_dir)
     records = read_job_records(sweep_dir)
     rows = [{column: record.get(column) for column in COLUMNS} for record in records]
@@ -178,8 +184,8 @@ def summarise_sweep(sweep_dir: Path, plot: bool = True) -> list[dict[str, Any]]:
     lines += [
         "| " + " | ".join(_cell(row[c]).replace("|", "/") for c in COLUMNS) + " |" for row in rows
     ]
-    groups = config_groups(records)
-    if has_seeds(groups):
+    groups = config_groups(records) if per_config or plot else []
+    if per_config and has_seeds(groups):
         config_rows = write_config_table(sweep_dir, groups)
         lines += [
             "",
@@ -365,8 +371,9 @@ class SweepSummaryCallback(Callback):
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         """Rewrite the sweep's tables after the job that just ended (multirun only).
 
-        The curves are drawn at the end of the sweep (or by ``scripts/sweep_summary.py``):
-        drawing them here kept each job, and so its slot, a second or more longer.
+        The job table only: the curves and the statistics over seeds are made at the end of
+        the sweep (or by ``scripts/sweep_summary.py``). Both here kept each job, and so its
+        slot, seconds longer (the statistics: ~2 s of SciPy import and bootstrap a job).
         """
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
@@ -375,7 +382,7 @@ class SweepSummaryCallback(Callback):
         if hydra_cfg.mode != RunMode.MULTIRUN:
             return
         try:
-            summarise_sweep(Path(hydra_cfg.sweep.dir), plot=False)
+            summarise_sweep(Path(hydra_cfg.sweep.dir), plot=False, per_config=False)
         except Exception as err:  # a summary problem must never fail the sweep
             log.warning("sweep summary not written: %s", err)
 

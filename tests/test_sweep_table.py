@@ -47,3 +47,28 @@ def test_swept_keys_become_typed_columns_and_shared_ones_are_left_out():
 def test_a_nan_objective_is_sent_as_missing():
     columns, data = wandb_table_data([_row(0, ["seed=1"], objective=float("nan"))])
     assert columns[1] == "objective" and data[0][1] is None  # one job: no key varies
+
+
+def test_a_jobs_end_rewrites_the_job_table_and_leaves_seed_statistics_to_the_sweeps_end(
+    tmp_path, monkeypatch
+):
+    from types import SimpleNamespace
+
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from a3c_exp import sweep
+
+    for job, seed in enumerate([0, 1]):
+        (tmp_path / str(job)).mkdir()
+        record = {"job": job, "overrides": [f"seed={seed}"], "status": "completed"}
+        sweep.write_job_record(tmp_path / str(job), {**record, "objective": 1.0 + job})
+    hydra_cfg = SimpleNamespace(mode=RunMode.MULTIRUN, sweep=SimpleNamespace(dir=str(tmp_path)))
+    monkeypatch.setattr(HydraConfig, "get", staticmethod(lambda: hydra_cfg))
+    sweep.SweepSummaryCallback().on_job_end(config=None, job_return=None)
+    assert len((tmp_path / "summary.csv").read_text().splitlines()) == 3  # header + 2 jobs
+    # no statistics over seeds in the job's slot (SciPy's import, the bootstrap)
+    assert not (tmp_path / "summary_configs.csv").exists()
+    assert "Per config" not in (tmp_path / "summary.md").read_text()
+    sweep.summarise_sweep(tmp_path, plot=False)  # the sweep's end makes them
+    assert (tmp_path / "summary_configs.csv").exists()
