@@ -83,6 +83,28 @@ def test_loss_terms_and_gradients_by_hand():
     torch.testing.assert_close(logits.grad, expected)
 
 
+def test_huber_value_loss_caps_the_pull_of_a_large_error_and_keeps_small_ones():
+    # errors R - V = [1.75, 1.5, 4] (as above); with delta 2 the first two stay squared and the
+    # third is linear: 0.5*1.75^2 + 0.5*1.5^2 + 2*(4 - 1) = 1.53125 + 1.125 + 6
+    values = VALUES.clone().requires_grad_(True)
+    terms = a3c_loss(
+        torch.zeros(3, 2),
+        values,
+        torch.tensor([0, 1, 0]),
+        REWARDS,
+        NO_DONES,
+        10.0,
+        gamma=0.5,
+        gae_lambda=1.0,
+        value_coef=1.0,
+        entropy_coef=0.0,
+        huber_delta=2.0,
+    )
+    assert float(terms.value_loss) == pytest.approx(8.65625)
+    terms.value_loss.backward()
+    assert values.grad.tolist() == pytest.approx([-1.75, -1.5, -2.0])  # the 4 pulls with 2
+
+
 def test_entropy_bonus_pushes_towards_uniform():
     logits = torch.tensor([[2.0, 0.0]], requires_grad=True)
     terms = a3c_loss(

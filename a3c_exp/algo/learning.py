@@ -30,4 +30,5 @@ def rollout_loss(net: ActorCritic, rollout: Rollout, loss: LossConfig) -> LossTe
         gae_lambda=loss.gae_lambda,
         value_coef=loss.value_coef,
         entropy_coef=loss.entropy_coef,
+        huber_delta=loss.huber_delta,
     )

@@ -10,6 +10,8 @@ Notation, for a rollout of T steps of one environment:
   (lambda = 1 gives A_t = R_t - V_t, the tutorial's advantage)
 
   value loss   = 0.5 * sum_t (R_t - V_t)^2
+                 (with huber_delta d: sum_t huber_d(R_t - V_t), the same below |R - V| = d and
+                 d * (|R - V| - d / 2) above, so one large TD error pulls with at most d)
   policy loss  = -sum_t log pi(a_t | s_t) * A_t
   entropy      = sum_t H(pi(. | s_t))
   total        = value_coef * value loss + policy loss - entropy_coef * entropy
@@ -101,6 +103,7 @@ def a3c_loss(
     gae_lambda: float,
     value_coef: float,
     entropy_coef: float,
+    huber_delta: float | None = None,
 ) -> LossTerms:
     """The A3C loss of a rollout from the network's ``logits (T, [B,] A)`` and ``values (T, [B])``.
 
@@ -113,6 +116,9 @@ def a3c_loss(
     entropy = -(probs * log_probs).sum()
     taken_log_probs = log_probs.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
     policy_loss = -(taken_log_probs * advantages).sum()
-    value_loss = 0.5 * (returns - values).pow(2).sum()
+    if huber_delta is None:
+        value_loss = 0.5 * (returns - values).pow(2).sum()
+    else:
+        value_loss = F.huber_loss(values, returns, reduction="sum", delta=huber_delta)
     total = value_coef * value_loss + policy_loss - entropy_coef * entropy
     return LossTerms(total=total, value_loss=value_loss, policy_loss=policy_loss, entropy=entropy)

@@ -156,6 +156,12 @@ def check_loss(loss: LossConfig) -> None:
     check(0 <= loss.gae_lambda <= 1, "loss.gae_lambda", loss.gae_lambda, "must be in [0, 1]")
     check(loss.value_coef >= 0, "loss.value_coef", loss.value_coef, "must be >= 0")
     check(loss.entropy_coef >= 0, "loss.entropy_coef", loss.entropy_coef, "must be >= 0")
+    check(
+        loss.huber_delta is None or loss.huber_delta > 0,
+        "loss.huber_delta",
+        loss.huber_delta,
+        "must be > 0, or null for the squared error",
+    )
     check(loss.max_grad_norm > 0, "loss.max_grad_norm", loss.max_grad_norm, "must be > 0")
 
 
