@@ -153,10 +153,14 @@ def replay(
     """Run the trials through the setting's pruner on ``slots`` slots, in simulated time."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     reports = int(settings["reports_per_trial"])
+    # the sweeper's study name: hyperband assigns a trial's bracket from it, so an unnamed
+    # (randomly named) study would give other figures on every replay
     study = optuna.create_study(
-        direction=settings["direction"], pruner=make_pruner(settings, total)
+        study_name=settings["study_name"],
+        direction=settings["direction"],
+        pruner=make_pruner(settings, total),
     )
-    full_trials = int(settings["pruner_startup_trials"]) if settings["pruner"] != "none" else 0
+    full_trials = int(settings["pruner_startup_trials"])  # as the sweeper's StudySettings
     result = Replay(setting="")
     free_at = [0.0] * slots
     queue = list(trials)
