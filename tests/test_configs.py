@@ -220,6 +220,7 @@ BAD_VALUES = [
     ("loss.gamma=1.5", "loss.gamma=1.5: must be in (0, 1]"),
     ("loss.gamma=0", "loss.gamma=0"),
     ("loss.gae_lambda=2", "loss.gae_lambda=2"),
+    ("loss.value_target=td", "loss.value_target='td': allowed: n_step, lambda"),
     ("env.scenario=nope", "env.scenario='nope': unknown scenario; allowed: basic"),
     ("env.scenario=/nonexistent/x.cfg", "does not exist"),
     ("env.frame_skip=0", "env.frame_skip=0"),

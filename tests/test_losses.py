@@ -105,6 +105,40 @@ def test_huber_value_loss_caps_the_pull_of_a_large_error_and_keeps_small_ones():
     assert values.grad.tolist() == pytest.approx([-1.75, -1.5, -2.0])  # the 4 pulls with 2
 
 
+def test_lambda_value_target_is_advantage_plus_value_and_n_step_at_lambda_one():
+    # With gamma .5 and lambda .5, A = [1.125, .5, 4] (test_gae_by_hand), so the lambda-return
+    # G = A + V = [2.125, 2.5, 7] and the value loss 0.5 * sum A^2 = 0.5 * (1.265625 + .25 + 16);
+    # the n-step target R = [2.75, 3.5, 7] would give 0.5 * (1.75^2 + 1.5^2 + 4^2) instead.
+    def value_loss(gae_lambda: float, value_target: str) -> tuple[float, list[float]]:
+        values = VALUES.clone().requires_grad_(True)
+        terms = a3c_loss(
+            torch.zeros(3, 2),
+            values,
+            torch.tensor([0, 1, 0]),
+            REWARDS,
+            NO_DONES,
+            10.0,
+            gamma=0.5,
+            gae_lambda=gae_lambda,
+            value_coef=1.0,
+            entropy_coef=0.0,
+            value_target=value_target,
+        )
+        terms.value_loss.backward()
+        return float(terms.value_loss), values.grad.tolist()
+
+    loss, grad = value_loss(0.5, "lambda")
+    assert loss == pytest.approx(0.5 * (1.125**2 + 0.5**2 + 4.0**2))
+    assert grad == pytest.approx([-1.125, -0.5, -4.0])  # the target itself carries no gradient
+    assert value_loss(0.5, "n_step")[0] == pytest.approx(0.5 * (1.75**2 + 1.5**2 + 4.0**2))
+    (lambda_loss, lambda_grad), (n_step_loss, n_step_grad) = (
+        value_loss(1.0, "lambda"),
+        value_loss(1.0, "n_step"),
+    )
+    assert lambda_loss == pytest.approx(n_step_loss)
+    assert lambda_grad == pytest.approx(n_step_grad)
+
+
 def test_entropy_bonus_pushes_towards_uniform():
     logits = torch.tensor([[2.0, 0.0]], requires_grad=True)
     terms = a3c_loss(

@@ -31,4 +31,5 @@ def rollout_loss(net: ActorCritic, rollout: Rollout, loss: LossConfig) -> LossTe
         value_coef=loss.value_coef,
         entropy_coef=loss.entropy_coef,
         huber_delta=loss.huber_delta,
+        value_target=loss.value_target,
     )

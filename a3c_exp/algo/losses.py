@@ -9,7 +9,9 @@ Notation, for a rollout of T steps of one environment:
   GAE(lambda)        A_t = delta_t + gamma * lambda * (1 - d_t) * A_{t+1}
   (lambda = 1 gives A_t = R_t - V_t, the tutorial's advantage)
 
-  value loss   = 0.5 * sum_t (R_t - V_t)^2
+  lambda-return  G_t = A_t + V_t  (the value target with value_target="lambda"; = R_t at lambda 1)
+
+  value loss   = 0.5 * sum_t (R_t - V_t)^2   (R_t replaced by G_t with value_target="lambda")
                  (with huber_delta d: sum_t huber_d(R_t - V_t), the same below |R - V| = d and
                  d * (|R - V| - d / 2) above, so one large TD error pulls with at most d)
   policy loss  = -sum_t log pi(a_t | s_t) * A_t
@@ -104,13 +106,22 @@ def a3c_loss(
     value_coef: float,
     entropy_coef: float,
     huber_delta: float | None = None,
+    value_target: str = "n_step",
 ) -> LossTerms:
     """The A3C loss of a rollout from the network's ``logits (T, [B,] A)`` and ``values (T, [B])``.
 
-    Every term is a sum over all steps of all envs of the rollout.
+    Every term is a sum over all steps of all envs of the rollout. ``value_target`` is what the
+    value head regresses on: ``"n_step"`` the tutorial's n-step return R_t, ``"lambda"`` the
+    lambda-return A_t + V_t, which weighs a far return (a death 30 steps on) by
+    (gamma * lambda)^k as the advantages do, rather than in full.
     """
-    returns = discounted_returns(rewards, dones, bootstrap_value, gamma)
     advantages = gae_advantages(rewards, values, dones, bootstrap_value, gamma, gae_lambda)
+    if value_target == "n_step":
+        returns = discounted_returns(rewards, dones, bootstrap_value, gamma)
+    elif value_target == "lambda":
+        returns = advantages + values.detach()
+    else:
+        raise ValueError(f"value_target {value_target!r}: allowed n_step, lambda")
     log_probs = F.log_softmax(logits, dim=-1)
     probs = log_probs.exp()
     entropy = -(probs * log_probs).sum()

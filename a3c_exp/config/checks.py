@@ -15,6 +15,7 @@ from typing import Any
 from a3c_exp.config.schema import (
     OBJECTIVES,
     RUNTIME_KINDS,
+    VALUE_TARGETS,
     AdamConfig,
     LocalRuntimeConfig,
     LoggerConfig,
@@ -161,6 +162,12 @@ def check_loss(loss: LossConfig) -> None:
         "loss.huber_delta",
         loss.huber_delta,
         "must be > 0, or null for the squared error",
+    )
+    check(
+        loss.value_target in VALUE_TARGETS,
+        "loss.value_target",
+        loss.value_target,
+        f"allowed: {', '.join(VALUE_TARGETS)}",
     )
     check(loss.max_grad_norm > 0, "loss.max_grad_norm", loss.max_grad_norm, "must be > 0")
 

@@ -15,6 +15,7 @@ from typing import Any
 from omegaconf import MISSING
 
 OBJECTIVES = ("final_mean_reward", "best_mean_reward", "steps_per_second")
+VALUE_TARGETS = ("n_step", "lambda")
 """Summary values a job can return to a Hydra sweeper as its objective."""
 
 
@@ -89,6 +90,10 @@ class LossConfig:
     # null: the tutorial's squared value error; d > 0: Huber loss, linear beyond |R - V| = d, so
     # one surprising return (a death after a long survival) pulls the value with at most d
     huber_delta: float | None = None
+    # what the value head regresses on: n_step, the tutorial's n-step return R; lambda, the
+    # GAE lambda-return A + V (the same at gae_lambda 1), which discounts a far surprise by
+    # (gamma * lambda)^k as the advantages do
+    value_target: str = "n_step"
 
 
 @dataclass(frozen=True)
