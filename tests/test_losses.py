@@ -83,9 +83,8 @@ def test_loss_terms_and_gradients_by_hand():
     torch.testing.assert_close(logits.grad, expected)
 
 
-def test_huber_value_loss_caps_the_pull_of_a_large_error_and_keeps_small_ones():
-    # errors R - V = [1.75, 1.5, 4] (as above); with delta 2 the first two stay squared and the
-    # third is linear: 0.5*1.75^2 + 0.5*1.5^2 + 2*(4 - 1) = 1.53125 + 1.125 + 6
+def value_loss_and_grad(gae_lambda: float = 1.0, **options) -> tuple[float, list[float]]:
+    """The value loss of REWARDS / VALUES (gamma .5, bootstrap 10) and its gradient on VALUES."""
     values = VALUES.clone().requires_grad_(True)
     terms = a3c_loss(
         torch.zeros(3, 2),
@@ -95,14 +94,21 @@ def test_huber_value_loss_caps_the_pull_of_a_large_error_and_keeps_small_ones():
         NO_DONES,
         10.0,
         gamma=0.5,
-        gae_lambda=1.0,
+        gae_lambda=gae_lambda,
         value_coef=1.0,
         entropy_coef=0.0,
-        huber_delta=2.0,
+        **options,
     )
-    assert float(terms.value_loss) == pytest.approx(8.65625)
     terms.value_loss.backward()
-    assert values.grad.tolist() == pytest.approx([-1.75, -1.5, -2.0])  # the 4 pulls with 2
+    return float(terms.value_loss), values.grad.tolist()
+
+
+def test_huber_value_loss_caps_the_pull_of_a_large_error_and_keeps_small_ones():
+    # errors R - V = [1.75, 1.5, 4] (as above); with delta 2 the first two stay squared and the
+    # third is linear: 0.5*1.75^2 + 0.5*1.5^2 + 2*(4 - 1) = 1.53125 + 1.125 + 6
+    loss, grad = value_loss_and_grad(huber_delta=2.0)
+    assert loss == pytest.approx(8.65625)
+    assert grad == pytest.approx([-1.75, -1.5, -2.0])  # the 4 pulls with 2
 
 
 def test_lambda_value_target_is_advantage_plus_value_and_n_step_at_lambda_one():
@@ -110,22 +116,7 @@ def test_lambda_value_target_is_advantage_plus_value_and_n_step_at_lambda_one():
     # G = A + V = [2.125, 2.5, 7] and the value loss 0.5 * sum A^2 = 0.5 * (1.265625 + .25 + 16);
     # the n-step target R = [2.75, 3.5, 7] would give 0.5 * (1.75^2 + 1.5^2 + 4^2) instead.
     def value_loss(gae_lambda: float, value_target: str) -> tuple[float, list[float]]:
-        values = VALUES.clone().requires_grad_(True)
-        terms = a3c_loss(
-            torch.zeros(3, 2),
-            values,
-            torch.tensor([0, 1, 0]),
-            REWARDS,
-            NO_DONES,
-            10.0,
-            gamma=0.5,
-            gae_lambda=gae_lambda,
-            value_coef=1.0,
-            entropy_coef=0.0,
-            value_target=value_target,
-        )
-        terms.value_loss.backward()
-        return float(terms.value_loss), values.grad.tolist()
+        return value_loss_and_grad(gae_lambda, value_target=value_target)
 
     loss, grad = value_loss(0.5, "lambda")
     assert loss == pytest.approx(0.5 * (1.125**2 + 0.5**2 + 4.0**2))
