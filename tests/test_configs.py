@@ -221,7 +221,6 @@ BAD_VALUES = [
     ("loss.gamma=0", "loss.gamma=0"),
     ("loss.gae_lambda=2", "loss.gae_lambda=2"),
     ("loss.value_target=td", "loss.value_target='td': allowed: n_step, lambda"),
-    ("loss.relative_grad_clip=0.5", "loss.relative_grad_clip=0.5: must be null or > 1"),
     ("env.scenario=nope", "env.scenario='nope': unknown scenario; allowed: basic"),
     ("env.scenario=/nonexistent/x.cfg", "does not exist"),
     ("env.frame_skip=0", "env.frame_skip=0"),

@@ -164,12 +164,6 @@ def check_loss(loss: LossConfig) -> None:
         "must be > 0, or null for the squared error",
     )
     check(
-        loss.relative_grad_clip is None or loss.relative_grad_clip > 1,
-        "loss.relative_grad_clip",
-        loss.relative_grad_clip,
-        "must be null or > 1 (a multiple of the recent gradient norms)",
-    )
-    check(
         loss.value_target in VALUE_TARGETS,
         "loss.value_target",
         loss.value_target,

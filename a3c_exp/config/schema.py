@@ -87,10 +87,6 @@ class LossConfig:
     value_coef: float = 0.5  # weight of the value loss 0.5 * sum (R - V)^2
     entropy_coef: float = 0.01  # beta: weight of the entropy bonus
     max_grad_norm: float = 40.0  # gradients are clipped to this global norm
-    # null: max_grad_norm only; r > 1: also to r times the worker's running mean of the norms
-    # it let through, so one surprising rollout after a calm stretch moves the weights at most
-    # r calm steps (a3c_exp/algo/clipping.py)
-    relative_grad_clip: float | None = None
     # null: the tutorial's squared value error; d > 0: Huber loss, linear beyond |R - V| = d, so
     # one surprising return (a death after a long survival) pulls the value with at most d
     huber_delta: float | None = None

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
-from a3c_exp.algo.clipping import GradClipper
 from a3c_exp.algo.learning import rollout_loss
 from a3c_exp.algo.rollout import EpisodeRecorder, RolloutCollector
 from a3c_exp.checkpoint import COUNT_FIELDS
@@ -218,7 +217,6 @@ class Learner:
                     )
                 )
             self.local = build_model(spec.model, spec.obs_shape, spec.n_actions)
-            self.clipper = GradClipper(spec.loss.max_grad_norm, spec.loss.relative_grad_clip)
             recorder = None
             if records:
                 fps = self.envs[0].metadata.get("render_fps", 30) / spec.env.frame_skip
@@ -249,7 +247,9 @@ class Learner:
         terms = rollout_loss(local, rollout, spec.loss)
         local.zero_grad(set_to_none=True)
         terms.total.backward()
-        grad_norm = self.clipper.clip(local.parameters())
+        grad_norm = float(
+            torch.nn.utils.clip_grad_norm_(local.parameters(), spec.loss.max_grad_norm)
+        )
         skipped = not (math.isfinite(grad_norm) and math.isfinite(float(terms.total.detach())))
         t_handoff = time.perf_counter()
         if not skipped:
