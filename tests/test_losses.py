@@ -115,17 +115,13 @@ def test_lambda_value_target_is_advantage_plus_value_and_n_step_at_lambda_one():
     # With gamma .5 and lambda .5, A = [1.125, .5, 4] (test_gae_by_hand), so the lambda-return
     # G = A + V = [2.125, 2.5, 7] and the value loss 0.5 * sum A^2 = 0.5 * (1.265625 + .25 + 16);
     # the n-step target R = [2.75, 3.5, 7] would give 0.5 * (1.75^2 + 1.5^2 + 4^2) instead.
-    def value_loss(gae_lambda: float, value_target: str) -> tuple[float, list[float]]:
-        return value_loss_and_grad(gae_lambda, value_target=value_target)
-
-    loss, grad = value_loss(0.5, "lambda")
+    loss, grad = value_loss_and_grad(0.5, value_target="lambda")
     assert loss == pytest.approx(0.5 * (1.125**2 + 0.5**2 + 4.0**2))
     assert grad == pytest.approx([-1.125, -0.5, -4.0])  # the target itself carries no gradient
-    assert value_loss(0.5, "n_step")[0] == pytest.approx(0.5 * (1.75**2 + 1.5**2 + 4.0**2))
-    (lambda_loss, lambda_grad), (n_step_loss, n_step_grad) = (
-        value_loss(1.0, "lambda"),
-        value_loss(1.0, "n_step"),
-    )
+    n_step_at_half = value_loss_and_grad(0.5, value_target="n_step")[0]
+    assert n_step_at_half == pytest.approx(0.5 * (1.75**2 + 1.5**2 + 4.0**2))
+    lambda_loss, lambda_grad = value_loss_and_grad(1.0, value_target="lambda")
+    n_step_loss, n_step_grad = value_loss_and_grad(1.0, value_target="n_step")
     assert lambda_loss == pytest.approx(n_step_loss)
     assert lambda_grad == pytest.approx(n_step_grad)
 
