@@ -6,10 +6,10 @@ from a3c_exp.messages import Episode, Update
 from a3c_exp.reporting.stats import RunStats
 
 
-def _update(rewards, skipped=False, loss=1.0, rank=0, length=10.0):
+def _update(rewards, skipped=False, loss=1.0, rank=0, length=10.0, steps=30):
     return Update(
         rank=rank,
-        steps=30,
+        steps=steps,
         episodes=tuple(Episode(reward=r, length=length, value=0.5) for r in rewards),
         value_loss=loss,
         policy_loss=loss,
@@ -40,6 +40,20 @@ def test_losses_of_skipped_updates_stay_out_of_the_interval_means():
     stats.add(_update([], loss=float("inf")))
     metrics = stats.flush()
     assert metrics["Losses/Value Loss"] == 2.0 and metrics["Faults/Skipped updates"] == 1
+
+
+def test_the_step_averaged_mean_weighs_updates_by_their_steps_and_survives_a_resume():
+    stats = RunStats(frame_skip=1)
+    stats.add(_update([]))  # before the first episode there is no curve to average
+    stats.add(_update([1.0] * 100, steps=30))
+    stats.add(_update([1.0] * 100, steps=30))
+    stats.add(_update([-2.0] * 100, steps=60))  # a collapse at the end, twice as many steps
+    summary = stats.summary()
+    assert summary["final_mean_reward"] == -2.0 and summary["best_mean_reward"] == 1.0
+    assert summary["auc_mean_reward"] == (1.0 * 30 + 1.0 * 30 - 2.0 * 60) / 120
+    resumed = RunStats(frame_skip=1, counters=stats.counters())
+    resumed.add(_update([4.0] * 100, steps=120))
+    assert resumed.summary()["auc_mean_reward"] == (-60.0 + 4.0 * 120) / 240
 
 
 def test_resumed_counters_drop_nonfinite_rewards_from_the_window():

@@ -14,9 +14,9 @@ from typing import Any
 
 from omegaconf import MISSING
 
-OBJECTIVES = ("final_mean_reward", "best_mean_reward", "steps_per_second")
-VALUE_TARGETS = ("n_step", "lambda")
+OBJECTIVES = ("final_mean_reward", "best_mean_reward", "auc_mean_reward", "steps_per_second")
 """Summary values a job can return to a Hydra sweeper as its objective."""
+VALUE_TARGETS = ("n_step", "lambda")
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,10 @@ class RunStats:
         self.worker_restarts = int(counters.get("worker_restarts", 0))
         self.elapsed_before = float(counters.get("elapsed", 0.0))
         self.best_mean_reward = counters.get("best_mean_reward")
+        # the last-100 mean summed over env steps (each update's steps at the mean after it),
+        # and those steps: their ratio is the area under the learning curve per env step
+        self.reward_area = float(counters.get("reward_area", 0.0))
+        self.reward_area_steps = int(counters.get("reward_area_steps", 0))
         # the totals before this run's pool started (a resume continues them)
         self._before = Counts(0, self.skipped_updates, self.global_step, self.episodes)
         self.recent_rewards: deque[float] = deque(
@@ -71,6 +75,16 @@ class RunStats:
     def elapsed(self) -> float:
         """Seconds of training, including those before a resume."""
         return self.elapsed_before + time.monotonic() - self._start
+
+    @property
+    def auc_mean_reward(self) -> float | None:
+        """The last-100 mean reward averaged over the env steps since the first episode.
+
+        The area under the learning curve per env step: it rises with how soon a run learns
+        and how steadily it keeps what it learned, and no single moment (a collapse at the end,
+        a lucky peak) moves it by more than that moment's share of the run.
+        """
+        return self.reward_area / self.reward_area_steps if self.reward_area_steps else None
 
     @property
     def mean_reward(self) -> float | None:
@@ -118,6 +132,9 @@ class RunStats:
                 if math.isfinite(value):
                     self._episodes[key].append(value)
         mean = self.mean_reward
+        if mean is not None:
+            self.reward_area += mean * update.steps
+            self.reward_area_steps += update.steps
         if (
             mean is not None
             and len(self.recent_rewards) == self.recent_rewards.maxlen
@@ -176,12 +193,14 @@ class RunStats:
             "worker_restarts": self.worker_restarts,
             "elapsed": self.elapsed,
             "best_mean_reward": self.best_mean_reward,
+            "reward_area": self.reward_area,
+            "reward_area_steps": self.reward_area_steps,
             "recent_rewards": list(self.recent_rewards),
             "recent_lengths": list(self.recent_lengths),
         }
 
     def summary(self) -> Metrics:
-        """End-of-run values: final and best last-100 mean reward, totals, wall time."""
+        """End-of-run values: final, best and step-averaged last-100 mean reward, totals, time."""
         summary: Metrics = {
             "total_steps": self.global_step,
             "episodes": self.episodes,
@@ -192,4 +211,6 @@ class RunStats:
             summary["final_mean_reward"] = self.mean_reward
         if self.best_mean_reward is not None:
             summary["best_mean_reward"] = self.best_mean_reward
+        if self.auc_mean_reward is not None:
+            summary["auc_mean_reward"] = self.auc_mean_reward
         return summary
