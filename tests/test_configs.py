@@ -130,6 +130,28 @@ def test_every_optim_option_builds_a_shared_optimizer(compose_train, optim):
 
 @pytest.mark.parametrize(
     ("group", "option"),
+    [(g, o) for g in ("model", "optim") for o in group_options(g)],
+)
+def test_every_field_of_a_network_or_optimizer_is_a_config_value(compose_train, group, option):
+    """Each field of the chosen section's schema is in the composed config, so a command line
+    can set it without Hydra's ``+`` (``optim.amsgrad=true``), and a field of another kind is
+    refused while composing."""
+    from a3c_exp.config.schema import MODEL_CONFIGS, OPTIM_CONFIGS
+
+    registry = {"model": MODEL_CONFIGS, "optim": OPTIM_CONFIGS}[group]
+    composed = compose_train(["env=cartpole", f"{group}={option}"])[group]
+    assert set(composed) == {f.name for f in dataclasses.fields(registry[option])}
+    other = next(iter(set().union(*map(_field_names, registry.values())) - set(composed)))
+    with pytest.raises(Exception, match=other):
+        compose_train(["env=cartpole", f"{group}={option}", f"{group}.{other}=1"])
+
+
+def _field_names(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+@pytest.mark.parametrize(
+    ("group", "option"),
     [(g, o) for g in ("logger", "experiment", "runtime") for o in group_options(g)],
 )
 def test_logger_experiment_and_runtime_options_compose(compose_train, group, option):

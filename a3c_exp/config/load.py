@@ -102,6 +102,11 @@ def register_configs(*, cpu_count: Callable[[], int]) -> None:
         cs.store(group="schema/runtime", name=kind, node=composition_schema(cls))
     for kind, cls in ENV_CONFIGS.items():  # the same for env presets (conf/env/*.yaml)
         cs.store(group="schema/env", name=kind, node=composition_schema(cls))
+    # and for each network and optimizer (conf/model/<name>.yaml, conf/optim/<name>.yaml): every
+    # field of its section can be overridden, another kind's keys are refused while composing
+    for group, registry in (("model", MODEL_CONFIGS), ("optim", OPTIM_CONFIGS)):
+        for name, cls in registry.items():
+            cs.store(group=f"schema/{group}", name=name, node=composition_schema(cls))
 
 
 CALL_KEYS = frozenset({"_target_", "_partial_", "_args_", "_recursive_", "_convert_"})
