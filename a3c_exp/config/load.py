@@ -96,15 +96,17 @@ def register_configs(*, cpu_count: Callable[[], int]) -> None:
         OmegaConf.register_new_resolver("cpu_count", cpu_count)
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=composition_schema(TrainConfig))
-    # the section of each runtime kind: conf/runtime/<kind>.yaml starts from its own, so a key
-    # of another kind (runtime=local runtime.address=auto) is refused while composing
-    for kind, cls in RUNTIME_CONFIGS.items():
-        cs.store(group="schema/runtime", name=kind, node=composition_schema(cls))
-    for kind, cls in ENV_CONFIGS.items():  # the same for env presets (conf/env/*.yaml)
-        cs.store(group="schema/env", name=kind, node=composition_schema(cls))
-    # and for each network and optimizer (conf/model/<name>.yaml, conf/optim/<name>.yaml): every
-    # field of its section can be overridden, another kind's keys are refused while composing
-    for group, registry in (("model", MODEL_CONFIGS), ("optim", OPTIM_CONFIGS)):
+    # the schema of each kind of runtime, env, network and optimizer (schema/<group>/<kind>):
+    # every file of conf/<group>/ starts from its kind's, so each field of that section can be
+    # overridden and a key of another kind (runtime=local runtime.address=auto,
+    # optim=shared_rmsprop optim.betas=...) is refused while composing
+    registries = {
+        "runtime": RUNTIME_CONFIGS,
+        "env": ENV_CONFIGS,
+        "model": MODEL_CONFIGS,
+        "optim": OPTIM_CONFIGS,
+    }
+    for group, registry in registries.items():
         for name, cls in registry.items():
             cs.store(group=f"schema/{group}", name=name, node=composition_schema(cls))
 
