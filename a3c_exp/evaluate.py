@@ -62,8 +62,8 @@ def play_episodes(
                     if greedy
                     else int(torch.multinomial(probs, 1, generator=generator))
                 )
-                obs, reward, terminated, truncated, _ = env.step(action)
-                total += float(reward)
+                obs, reward, terminated, truncated, info = env.step(action)
+                total += float(info.get("score_reward", reward))
                 length += 1
                 done = terminated or truncated
             results.append({"reward": total, "length": length})

@@ -37,6 +37,22 @@ class CountingEnv(gym.Env):
         return self._obs(), float(self.t), self.t >= self.length, False, {}
 
 
+class ShapedEnv(CountingEnv):
+    """Learns from a shaped reward (-1 a step) while the game's own reward rides in ``info``."""
+
+    def step(self, action):
+        obs, reward, terminated, truncated, _ = super().step(action)
+        return obs, -1.0, terminated, truncated, {"score_reward": reward}
+
+
+def test_episode_returns_report_the_game_reward_not_the_shaped_one():
+    net = MLPActorCritic(obs_shape=[3], n_actions=2, hidden_sizes=[16], lstm_size=8)
+    collector = RolloutCollector([ShapedEnv(0, length=3)], net, rollout_len=6, seed=0)
+    rollout = collector.collect()
+    assert (rollout.rewards == -1.0).all()
+    assert [e["reward"] for e in collector.pop_finished_episodes()] == [6.0, 6.0]
+
+
 def _reference_values(net, obs, state, dones):
     """Values from ``forward`` one step at a time, zeroing an env's state after its episode."""
     values = []

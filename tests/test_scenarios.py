@@ -89,6 +89,34 @@ def test_game_variables_ride_in_the_last_channel(compose_train, tmp_path):
         env.close()
 
 
+def test_reward_shaping_charges_each_bullet_and_reports_the_game_reward(compose_train, tmp_path):
+    cfg = load_validated(
+        compose_train(["env=doom_defend_the_center", "+env.reward_shaping.AMMO2=0.1"])
+    )
+    env = make_env(cfg.env, workdir=str(tmp_path))
+    try:
+        import vizdoom
+
+        env.reset(seed=0)
+        ammo = env.game.get_game_variable(vizdoom.GameVariable.AMMO2)
+        learned = reported = 0.0
+        for _ in range(40):  # ATTACK (the third button) all along
+            _, reward, terminated, truncated, info = env.step(2)
+            learned += reward
+            reported += info["score_reward"]
+        spent = ammo - env.game.get_game_variable(vizdoom.GameVariable.AMMO2)
+        assert spent >= 5 and not (terminated or truncated)
+        assert reported == env.game.get_total_reward() * cfg.env.reward_scale
+        assert learned == pytest.approx(reported - 0.1 * spent * cfg.env.reward_scale)
+    finally:
+        env.close()
+
+
+def test_reward_shaping_takes_game_variable_names_only(compose_train):
+    with pytest.raises(ConfigError, match=r"env\.reward_shaping=\{'AMMO': 0\.1\}: keys must be"):
+        load_validated(compose_train(["env=doom", "+env.reward_shaping.AMMO=0.1"]))
+
+
 def test_rgb_frames_have_three_colour_channels(compose_train, tmp_path):
     cfg = load_validated(compose_train(["env=doom_health_gathering_supreme"]))
     env = make_env(cfg.env, workdir=str(tmp_path))

@@ -210,13 +210,14 @@ class RolloutCollector:
         """Step env ``i``; reset it (and zero its state) when its episode ends."""
         env = self.envs[i]
         env_start = time.perf_counter()
-        obs, reward, terminated, truncated, _ = env.step(action)
+        obs, reward, terminated, truncated, info = env.step(action)
         self.env_seconds += time.perf_counter() - env_start
         recorder = self.recorder if i == 0 else None
         if recorder is not None:
             recorder.step()
         reward = float(reward)
-        self._episodes[i].add(reward, value)
+        # returns are reported in the game's own reward, without any shaping (VizDoomEnv)
+        self._episodes[i].add(float(info.get("score_reward", reward)), value)
         if truncated and not terminated and self.truncation_discount is not None:
             env_state = tuple(s[:, i : i + 1] for s in self._state)
             _, final_value, _ = self.net(torch.as_tensor(obs).unsqueeze(0), env_state)

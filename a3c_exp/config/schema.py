@@ -45,6 +45,9 @@ class VizDoomEnvConfig(EnvCommon):
     # beside the image: they ride in one extra observation channel (first pixels, values
     # clipped to 0..255) and need model.game_variables set to how many there are
     game_variables: list[str] = field(default_factory=list)
+    # game variable name -> weight: its change over a step times the weight is added to the
+    # reward learned from (AMMO2: 0.1 costs 0.1 a bullet); reported returns stay the game's
+    reward_shaping: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

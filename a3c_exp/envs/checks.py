@@ -71,6 +71,13 @@ def _check_vizdoom(env: VizDoomEnvConfig) -> None:
         env.game_variables,
         "must be vizdoom.GameVariable names such as HEALTH, AMMO2, ARMOR",
     )
+    unknown = [v for v in env.reward_shaping if not hasattr(vizdoom.GameVariable, v)]
+    check(
+        not unknown,
+        "env.reward_shaping",
+        dict(env.reward_shaping),
+        "keys must be vizdoom.GameVariable names such as AMMO2, HEALTH, KILLCOUNT",
+    )
     check(
         len(env.game_variables) <= env.frame_size**2,
         "env.game_variables",

@@ -71,6 +71,7 @@ def make_env(
             episode_timeout=env_cfg.episode_timeout,
             rgb=env_cfg.rgb,
             game_variables=env_cfg.game_variables,
+            reward_shaping=dict(env_cfg.reward_shaping),
             render_mode=render_mode,
             workdir=workdir,
             instance_name=f"worker{rank}",

@@ -8,13 +8,19 @@ rollouts, checkpoints and evaluation handle unchanged; ``model.game_variables`` 
 to read them from there. Each discrete action presses one of the scenario's buttons and is
 repeated for ``frame_skip`` tics; the reward is the game's reward over those tics times
 ``reward_scale``.
+
+``reward_shaping`` adds, to the reward learned from, each named game variable's change over the
+step times its weight (``{AMMO2: 0.1}``: -0.1 a bullet fired), so a cost the game only charges
+much later (a bullet wasted now leaves the agent unarmed at the end) is paid when it is
+incurred. The game's own reward stays what is reported: ``info["score_reward"]`` (scaled, as the
+reward) is what episode returns and evaluations add up.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +74,7 @@ class VizDoomEnv(gym.Env[np.ndarray, np.int64]):
         episode_timeout: int | None = None,
         rgb: bool = False,
         game_variables: Sequence[str] = (),
+        reward_shaping: Mapping[str, float] | None = None,
         render_mode: str | None = None,
         workdir: str | os.PathLike | None = None,
         instance_name: str = "env",
@@ -83,6 +90,11 @@ class VizDoomEnv(gym.Env[np.ndarray, np.int64]):
         self.reward_scale = float(reward_scale)
         self.rgb = bool(rgb)
         self.game_variables = [str(v) for v in game_variables]
+        self._shaping = [
+            (getattr(vzd.GameVariable, name), float(weight))
+            for name, weight in (reward_shaping or {}).items()
+        ]
+        self._shaping_values = [0.0] * len(self._shaping)
         self._config_path = resolve_scenario(scenario)
         self._workdir = prepare_workdir(Path(workdir) if workdir else default_workdir())
 
@@ -157,7 +169,11 @@ class VizDoomEnv(gym.Env[np.ndarray, np.int64]):
         if seed is not None or not self._initialised:
             self._start(seed if seed is not None else int(self.np_random.integers(2**31)))
         self.game.new_episode()
+        self._shaping_values = self._read_shaping_values()
         return self._observe(), {}
+
+    def _read_shaping_values(self) -> list[float]:
+        return [self.game.get_game_variable(variable) for variable, _ in self._shaping]
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Press one button for ``frame_skip`` tics."""
@@ -165,10 +181,25 @@ class VizDoomEnv(gym.Env[np.ndarray, np.int64]):
         finished = self.game.is_episode_finished()
         truncated = finished and self.game.is_episode_timeout_reached()
         terminated = finished and not truncated
-        info: dict[str, Any] = {}
+        score = float(reward) * self.reward_scale
+        learned = score
+        info: dict[str, Any] = {"score_reward": score}
         if finished:
             info["game_score"] = float(self.game.get_total_reward())
-        return self._observe(), float(reward) * self.reward_scale, terminated, truncated, info
+        elif self._shaping:
+            learned += self._shaping_change() * self.reward_scale
+        return self._observe(), learned, terminated, truncated, info
+
+    def _shaping_change(self) -> float:
+        """The weighted change of the shaping variables since the last step (and remember them)."""
+        values = self._read_shaping_values()
+        weights = [weight for _, weight in self._shaping]
+        change = sum(
+            weight * (new - old)
+            for weight, new, old in zip(weights, values, self._shaping_values, strict=True)
+        )
+        self._shaping_values = values
+        return change
 
     def render(self) -> np.ndarray | None:
         """The last full-colour screen (``render_mode='rgb_array'``), for videos."""
