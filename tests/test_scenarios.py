@@ -112,6 +112,22 @@ def test_reward_shaping_charges_each_bullet_and_reports_the_game_reward(compose_
         env.close()
 
 
+def test_evaluation_adds_up_the_game_reward_whatever_the_shaping(compose_train, tmp_path):
+    from types import SimpleNamespace
+
+    from a3c_exp.evaluate import play_episodes
+
+    totals = []
+    for shaping in ([], ["+env.reward_shaping.AMMO2=1.0"]):
+        cfg = load_validated(compose_train(["env=doom_defend_the_center", *shaping]))
+        torch.manual_seed(0)
+        net = build_model(cfg.model, (1, 84, 84), 3)  # fires about a third of the time
+        module = SimpleNamespace(net=net)
+        (episode,) = play_episodes(module, cfg.env, 1, False, 0, tmp_path, max_steps=100)
+        totals.append(episode["reward"])
+    assert totals[0] == totals[1]
+
+
 def test_reward_shaping_takes_game_variable_names_only(compose_train):
     with pytest.raises(ConfigError, match=r"env\.reward_shaping=\{'AMMO': 0\.1\}: keys must be"):
         load_validated(compose_train(["env=doom", "+env.reward_shaping.AMMO=0.1"]))
