@@ -125,3 +125,23 @@ def test_game_variables_are_read_from_the_last_channel_and_join_the_features():
 def test_game_variables_need_an_image_channel_besides():
     with pytest.raises(ValueError, match="no image channel"):
         ConvLSTMActorCritic(obs_shape=[1, 84, 84], n_actions=3, game_variables=1)
+
+
+def test_elu_units_keep_a_gradient_where_relu_units_are_dead():
+    torch.manual_seed(0)
+    obs = torch.randint(0, 255, (8, 1, 42, 42), dtype=torch.uint8)
+    grads = {}
+    for activation in ("relu", "elu"):
+        torch.manual_seed(0)
+        net = ConvLSTMActorCritic([1, 42, 42], 3, activation=activation)
+        fc = net.encoder.fc[0]
+        with torch.no_grad():
+            fc.bias.fill_(-100.0)  # every fc unit below zero on every frame
+        net.encoder(obs).sum().backward()
+        grads[activation] = fc.weight.grad.abs().sum()
+    assert grads["relu"] == 0 < grads["elu"]
+
+
+def test_conv_network_refuses_an_unknown_activation():
+    with pytest.raises(ValueError, match=r"model\.activation='swish': allowed: tanh, relu, elu"):
+        ConvLSTMActorCritic([1, 42, 42], 3, activation="swish")

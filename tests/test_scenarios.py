@@ -128,6 +128,14 @@ def test_evaluation_adds_up_the_game_reward_whatever_the_shaping(compose_train, 
     assert totals[0] == totals[1]
 
 
+def test_a_conv_preset_takes_elu_and_refuses_an_unknown_activation(compose_train):
+    cfg = load_validated(compose_train(["env=doom_defend_the_center", "model.activation=elu"]))
+    net = build_model(cfg.model, (1, 84, 84), 3)
+    assert isinstance(net.encoder.fc[1], torch.nn.ELU)
+    with pytest.raises(ConfigError, match=r"model\.activation='swish': allowed: tanh, relu, elu"):
+        load_validated(compose_train(["env=doom", "model.activation=swish"]))
+
+
 def test_reward_shaping_takes_game_variable_names_only(compose_train):
     with pytest.raises(ConfigError, match=r"env\.reward_shaping=\{'AMMO': 0\.1\}: keys must be"):
         load_validated(compose_train(["env=doom", "+env.reward_shaping.AMMO=0.1"]))

@@ -128,6 +128,9 @@ class ConvLSTMConfig:
     # game variables carried by the observation's last channel (env.game_variables: same count);
     # they join the fc features, divided by 100. 0 = every channel is image
     game_variables: int = 0
+    # after each conv and the fc layer: relu (the tutorial) or elu, whose units cannot die
+    # (no zero gradient below 0); tanh too
+    activation: str = "relu"
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ class MLPConfig:
     name: str = "mlp"  # registry name of the network
     hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])  # units per hidden layer
     lstm_size: int = 0  # LSTM units after the encoder; 0 = none
-    activation: str = "tanh"  # tanh or relu
+    activation: str = "tanh"  # tanh, relu or elu
 
 
 @dataclass(frozen=True)

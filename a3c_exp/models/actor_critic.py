@@ -151,6 +151,16 @@ def episode_fragments(dones: torch.Tensor) -> EpisodeFragments:
     return EpisodeFragments(len(fragments), gather, scatter, torch.tensor(carried))
 
 
+ACTIVATION: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
+"""The module of each ``model.activation`` (names: ``a3c_exp.models.shapes.ACTIVATIONS``)."""
+
+
+def check_activation(activation: str) -> None:
+    """Refuse an unknown ``model.activation`` with one line (ValueError, as the builders do)."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"model.activation={activation!r}: allowed: {', '.join(ACTIVATIONS)}")
+
+
 def _conv_output_size(obs_shape: Sequence[int], convs: nn.Sequential) -> int:
     with torch.no_grad():
         return int(math.prod(convs(torch.zeros(1, *obs_shape)).shape[1:]))
@@ -181,8 +191,10 @@ class ConvEncoder(nn.Module):
         fc_size: int,
         obs_normalization: str = "standardize",
         game_variables: int = 0,
+        activation: str = "relu",
     ):
         super().__init__()
+        check_activation(activation)
         if obs_normalization not in OBS_NORMALIZATIONS:
             raise ValueError(
                 f"model.obs_normalization={obs_normalization!r}: "
@@ -200,13 +212,14 @@ class ConvEncoder(nn.Module):
         self.output_size = fc_size + self.game_variables
         layers: list[nn.Module] = []
         in_channels = image_shape[0]
+        nonlinearity = ACTIVATION[activation]
         for out_channels, kernel, stride in zip(channels, kernel_sizes, strides, strict=True):
-            layers += [nn.Conv2d(in_channels, out_channels, kernel, stride), nn.ReLU()]
+            layers += [nn.Conv2d(in_channels, out_channels, kernel, stride), nonlinearity()]
             in_channels = out_channels
         layers.append(nn.Flatten())
         self.convs = nn.Sequential(*layers)
         self.fc = nn.Sequential(
-            nn.Linear(_conv_output_size(image_shape, self.convs), fc_size), nn.ReLU()
+            nn.Linear(_conv_output_size(image_shape, self.convs), fc_size), nonlinearity()
         )
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
@@ -243,6 +256,7 @@ class ConvLSTMActorCritic(ActorCritic):
         lstm_size: int = 256,
         obs_normalization: str = "standardize",
         game_variables: int = 0,
+        activation: str = "relu",
     ):
         if len(obs_shape) != 3:
             raise ValueError(
@@ -250,7 +264,14 @@ class ConvLSTMActorCritic(ActorCritic):
                 "use model=mlp for vector observations"
             )
         encoder = ConvEncoder(
-            obs_shape, channels, kernel_sizes, strides, fc_size, obs_normalization, game_variables
+            obs_shape,
+            channels,
+            kernel_sizes,
+            strides,
+            fc_size,
+            obs_normalization,
+            game_variables,
+            activation,
         )
         super().__init__(encoder, encoder.output_size, n_actions, lstm_size)
 
@@ -266,13 +287,11 @@ class MLPActorCritic(ActorCritic):
         lstm_size: int = 0,
         activation: str = "tanh",
     ):
-        acts = {"tanh": nn.Tanh, "relu": nn.ReLU}
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"model.activation={activation!r}: allowed: {', '.join(ACTIVATIONS)}")
+        check_activation(activation)
         layers: list[nn.Module] = [nn.Flatten()]
         size = math.prod(obs_shape)
         for hidden in hidden_sizes:
-            layers += [nn.Linear(size, hidden), acts[activation]()]
+            layers += [nn.Linear(size, hidden), ACTIVATION[activation]()]
             size = hidden
         super().__init__(nn.Sequential(*layers), size, n_actions, lstm_size)
 

@@ -13,8 +13,8 @@ from a3c_exp.config import ConfigError, ConvLSTMConfig, ModelConfig, check, is_i
 OBS_NORMALIZATIONS = ("standardize", "scale")
 """``model.obs_normalization`` of the conv network: per-frame standardising, or /255."""
 
-ACTIVATIONS = ("tanh", "relu")
-"""``model.activation`` of the MLP network."""
+ACTIVATIONS = ("tanh", "relu", "elu")
+"""``model.activation``: the nonlinearity after each hidden layer (both networks)."""
 
 
 def conv_smallest_frame(kernel_sizes: Sequence[int], strides: Sequence[int]) -> int:
@@ -50,13 +50,13 @@ def check_frame_size(kernel_sizes: Sequence[int], strides: Sequence[int], side: 
 def check_model(model: ModelConfig, frame_side: int | None = None) -> None:
     """Raise ConfigError (one line) for a bad ``model`` section, or for frames of
     ``frame_side`` pixels it cannot take (None: the env's frames are not known before it runs)."""
+    check(
+        model.activation in ACTIVATIONS,
+        "model.activation",
+        model.activation,
+        f"allowed: {', '.join(ACTIVATIONS)}",
+    )
     if not isinstance(model, ConvLSTMConfig):
-        check(
-            model.activation in ACTIVATIONS,
-            "model.activation",
-            model.activation,
-            f"allowed: {', '.join(ACTIVATIONS)}",
-        )
         return
     check(len(model.channels) >= 1, "model.channels", model.channels, "must list at least 1 conv")
     for key in ("channels", "kernel_sizes", "strides"):
