@@ -1,5 +1,6 @@
 """Every script under scripts/ answers --help, and plot/summary scripts work on real outputs."""
 
+import math
 import subprocess
 import sys
 import time
@@ -243,3 +244,28 @@ def test_replay_reads_an_older_sweep_from_its_metrics(tmp_path):
     assert values == [20.0, 30.0, 55.0]  # interpolated, then the objective at the budget
     with pytest.raises(SystemExit, match="not key=value"):
         replay.parse_setting("pruner=median warmup=1", replay.sweep_settings(tmp_path))
+
+
+def test_checkpoint_drift_is_zero_between_equal_checkpoints_only(tmp_path):
+    import shutil
+
+    from tests.helpers import run_train
+
+    run_dir = tmp_path / "run"
+    run_train(run_dir, "experiment=cartpole_smoke")
+    checkpoints = sorted((run_dir / "checkpoints").glob("step-*.ckpt"))
+    assert len(checkpoints) >= 2
+    first, second = checkpoints[0], checkpoints[-1]
+    ckpt_dir = tmp_path / "ckpts"
+    ckpt_dir.mkdir()
+    shutil.copy(first, ckpt_dir / "step-0000000001.ckpt")
+    shutil.copy(first, ckpt_dir / "step-0000000002.ckpt")  # the same weights again
+    shutil.copy(second, ckpt_dir / "step-0000000003.ckpt")
+    drift = _load_script("checkpoint_drift")
+    sequences = drift.record_episodes(ckpt_dir / "step-0000000001.ckpt", 2, 0, tmp_path)
+    rows = drift.drift(sorted(ckpt_dir.glob("step-*.ckpt")), sequences)
+    assert [row["step"] for row in rows] == [1, 2, 3]
+    assert rows[1]["kl"] == 0.0 and rows[1]["moved_by"] == 0.0
+    assert rows[2]["kl"] > 0.0 and rows[2]["moved_by"] > 0.0
+    assert 0.0 < rows[0]["entropy"] <= math.log(2) + 1e-6
+    assert 0.0 <= rows[2]["units_alive"] <= 1.0
