@@ -145,3 +145,18 @@ def test_elu_units_keep_a_gradient_where_relu_units_are_dead():
 def test_conv_network_refuses_an_unknown_activation():
     with pytest.raises(ValueError, match=r"model\.activation='swish': allowed: tanh, relu, elu"):
         ConvLSTMActorCritic([1, 42, 42], 3, activation="swish")
+
+
+def test_layer_norm_makes_the_features_blind_to_a_shift_of_all_fc_outputs():
+    obs = torch.randint(0, 255, (8, 1, 42, 42), dtype=torch.uint8)
+    for layer_norm in (False, True):
+        torch.manual_seed(0)
+        net = ConvLSTMActorCritic([1, 42, 42], 3, layer_norm=layer_norm)
+        with torch.no_grad():
+            before = net.encoder(obs)
+            net.encoder.fc[0].bias -= 0.5  # one step that moves every fc unit down
+            after = net.encoder(obs)
+        if layer_norm:
+            assert torch.allclose(before, after, atol=1e-4) and (after > 0).float().mean() > 0.3
+        else:
+            assert (after > 0).float().mean() < (before > 0).float().mean()

@@ -131,6 +131,10 @@ class ConvLSTMConfig:
     # after each conv and the fc layer: relu (the tutorial) or elu, whose units cannot die
     # (no zero gradient below 0); tanh too
     activation: str = "relu"
+    # LayerNorm on the fc layer's outputs before its nonlinearity: each frame's features keep
+    # zero mean and unit variance (then a learned gain and bias), so the LSTM's input cannot
+    # drift as a whole with one update of the layers below
+    layer_norm: bool = False
 
 
 @dataclass(frozen=True)

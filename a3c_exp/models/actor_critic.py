@@ -177,6 +177,10 @@ class ConvEncoder(nn.Module):
     tutorial's net stayed at chance after 1500 Adam steps, and reached 100 % within 300 with
     ``standardize``.
 
+    ``layer_norm``: the fc layer's outputs are normalised per frame (``nn.LayerNorm``) before
+    the nonlinearity, so a step that shifts all of them together (a bias step) changes nothing
+    downstream, and the share of positive ReLU units stays near half on every frame.
+
     ``game_variables`` > 0: the last channel is not image but the env's game variables (its
     first ``game_variables`` pixels, see ``VizDoomEnv``); they are divided by 100 and appended
     to the fc features, so the output has ``fc_size + game_variables`` features.
@@ -192,6 +196,7 @@ class ConvEncoder(nn.Module):
         obs_normalization: str = "standardize",
         game_variables: int = 0,
         activation: str = "relu",
+        layer_norm: bool = False,
     ):
         super().__init__()
         check_activation(activation)
@@ -218,9 +223,10 @@ class ConvEncoder(nn.Module):
             in_channels = out_channels
         layers.append(nn.Flatten())
         self.convs = nn.Sequential(*layers)
-        self.fc = nn.Sequential(
-            nn.Linear(_conv_output_size(image_shape, self.convs), fc_size), nonlinearity()
-        )
+        fc: list[nn.Module] = [nn.Linear(_conv_output_size(image_shape, self.convs), fc_size)]
+        if layer_norm:
+            fc.append(nn.LayerNorm(fc_size))
+        self.fc = nn.Sequential(*fc, nonlinearity())
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """``(B, C, H, W)`` uint8 or float frames -> ``(B, output_size)`` features."""
@@ -257,6 +263,7 @@ class ConvLSTMActorCritic(ActorCritic):
         obs_normalization: str = "standardize",
         game_variables: int = 0,
         activation: str = "relu",
+        layer_norm: bool = False,
     ):
         if len(obs_shape) != 3:
             raise ValueError(
@@ -272,6 +279,7 @@ class ConvLSTMActorCritic(ActorCritic):
             obs_normalization,
             game_variables,
             activation,
+            layer_norm,
         )
         super().__init__(encoder, encoder.output_size, n_actions, lstm_size)
 
