@@ -173,6 +173,7 @@ class VizDoomEnv(gym.Env[np.ndarray, np.int64]):
         return self._observe(), {}
 
     def _read_shaping_values(self) -> list[float]:
+        """The shaping variables' current values (any game variable, available or not)."""
         return [self.game.get_game_variable(variable) for variable, _ in self._shaping]
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:

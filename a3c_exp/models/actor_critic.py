@@ -178,8 +178,8 @@ class ConvEncoder(nn.Module):
     ``standardize``.
 
     ``layer_norm``: the fc layer's outputs are normalised per frame (``nn.LayerNorm``) before
-    the nonlinearity, so a step that shifts all of them together (a bias step) changes nothing
-    downstream, and the share of positive ReLU units stays near half on every frame.
+    the nonlinearity, so a step that shifts or scales all of them together changes nothing
+    downstream: the LSTM's input keeps the scale LayerNorm's own gain and bias set.
 
     ``game_variables`` > 0: the last channel is not image but the env's game variables (its
     first ``game_variables`` pixels, see ``VizDoomEnv``); they are divided by 100 and appended
