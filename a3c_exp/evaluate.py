@@ -32,8 +32,13 @@ def play_episodes(
     workdir: Path,
     record_path: Path | None = None,
     max_steps: int = 100_000,
+    observations: list[Any] | None = None,
 ) -> list[dict[str, float]]:
-    """Play ``episodes`` episodes with the module's network; return reward and length of each."""
+    """Play ``episodes`` episodes with the module's network; return reward and length of each.
+
+    ``observations``: a list that gets, per episode, the tensor of its observations stacked
+    (what ``scripts/checkpoint_drift.py`` replays through other checkpoints).
+    """
     import numpy as np
     import torch
 
@@ -50,8 +55,10 @@ def play_episodes(
             # ViZDoom reset restarts the engine (~0.16 s an episode)
             obs, _ = env.reset(seed=seed if episode == 0 else None)
             state = net.initial_state(1)
-            total, length, done = 0.0, 0, False
+            total, length, done, seen = 0.0, 0, False, []
             while not done and length < max_steps:
+                if observations is not None:
+                    seen.append(torch.as_tensor(obs))
                 if record_path is not None and episode == 0:
                     frames.append(np.asarray(env.render()).copy())
                 with torch.inference_mode():
@@ -67,6 +74,8 @@ def play_episodes(
                 length += 1
                 done = terminated or truncated
             results.append({"reward": total, "length": length})
+            if observations is not None:
+                observations.append(torch.stack(seen))
     finally:
         env.close()
     if record_path is not None and frames:

@@ -35,7 +35,7 @@ import torch
 
 from a3c_exp.algo.module import module_from_checkpoint
 from a3c_exp.config import parse_env
-from a3c_exp.envs import make_env
+from a3c_exp.evaluate import play_episodes
 
 ALIVE_SHARE = 0.01
 """A unit is alive when it is positive on more than this share of the recorded frames."""
@@ -60,24 +60,8 @@ def record_episodes(path: Path, episodes: int, seed: int, workdir: Path) -> list
     """Play ``episodes`` episodes with the checkpoint's policy (sampling); their observations."""
     module, _ = module_from_checkpoint(path)
     env_cfg = parse_env(module.hparams.cfg.get("env", {}))
-    env = make_env(env_cfg, rank=0, workdir=str(workdir))
-    net = module.net.eval()
-    generator = torch.Generator().manual_seed(seed)
-    sequences = []
-    try:
-        for episode in range(episodes):
-            obs, _ = env.reset(seed=seed if episode == 0 else None)
-            state, done, frames = net.initial_state(1), False, []
-            while not done:
-                frames.append(torch.as_tensor(obs))
-                with torch.inference_mode():
-                    logits, _, state = net(torch.as_tensor(obs).unsqueeze(0), state)
-                action = int(torch.multinomial(logits.softmax(-1)[0], 1, generator=generator))
-                obs, _, terminated, truncated, _ = env.step(action)
-                done = terminated or truncated
-            sequences.append(torch.stack(frames))
-    finally:
-        env.close()
+    sequences: list[torch.Tensor] = []
+    play_episodes(module, env_cfg, episodes, False, seed, workdir, observations=sequences)
     return sequences
 
 

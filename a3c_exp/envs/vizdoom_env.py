@@ -90,11 +90,10 @@ class VizDoomEnv(gym.Env[np.ndarray, np.int64]):
         self.reward_scale = float(reward_scale)
         self.rgb = bool(rgb)
         self.game_variables = [str(v) for v in game_variables]
-        self._shaping = [
-            (getattr(vzd.GameVariable, name), float(weight))
-            for name, weight in (reward_shaping or {}).items()
-        ]
-        self._shaping_values = [0.0] * len(self._shaping)
+        shaping = dict(reward_shaping or {})
+        self._shaping_variables = [getattr(vzd.GameVariable, name) for name in shaping]
+        self._shaping_weights = [float(weight) for weight in shaping.values()]
+        self._shaping_values = [0.0] * len(shaping)
         self._config_path = resolve_scenario(scenario)
         self._workdir = prepare_workdir(Path(workdir) if workdir else default_workdir())
 
@@ -174,7 +173,7 @@ class VizDoomEnv(gym.Env[np.ndarray, np.int64]):
 
     def _read_shaping_values(self) -> list[float]:
         """The shaping variables' current values (any game variable, available or not)."""
-        return [self.game.get_game_variable(variable) for variable, _ in self._shaping]
+        return [self.game.get_game_variable(variable) for variable in self._shaping_variables]
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Press one button for ``frame_skip`` tics."""
@@ -187,17 +186,18 @@ class VizDoomEnv(gym.Env[np.ndarray, np.int64]):
         info: dict[str, Any] = {"score_reward": score}
         if finished:
             info["game_score"] = float(self.game.get_total_reward())
-        elif self._shaping:
+        elif self._shaping_variables:
             learned += self._shaping_change() * self.reward_scale
         return self._observe(), learned, terminated, truncated, info
 
     def _shaping_change(self) -> float:
         """The weighted change of the shaping variables since the last step (and remember them)."""
         values = self._read_shaping_values()
-        weights = [weight for _, weight in self._shaping]
         change = sum(
             weight * (new - old)
-            for weight, new, old in zip(weights, values, self._shaping_values, strict=True)
+            for weight, new, old in zip(
+                self._shaping_weights, values, self._shaping_values, strict=True
+            )
         )
         self._shaping_values = values
         return change
