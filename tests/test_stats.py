@@ -90,3 +90,32 @@ def test_metrics_csv_keeps_the_last_100_length_and_an_older_files_columns(tmp_pa
     sink.log({"global_step": 20, "Perf/Time": 2.0, "Perf/Mean Length (last 100)": 3.0})
     sink.close(0)
     assert older.read_text().splitlines() == ["global_step,Perf/Time", "10,1.0", "20,2.0"]
+
+
+def test_the_floor_is_the_lowest_mean_of_the_second_half_and_survives_a_resume():
+    stats = RunStats(frame_skip=1)
+    assert stats.summary().get("floor_mean_reward") is None  # no full window yet
+    stats.add(_update([-5.0] * 100))  # a low start, in the first half: not a collapse
+    stats.add(_update([3.0] * 100))
+    stats.add(_update([1.0] * 100))  # the dip after learning, in the second half
+    stats.add(_update([4.0] * 100))
+    assert stats.global_step == 120 and stats.summary()["floor_mean_reward"] == 1.0
+    resumed = RunStats(frame_skip=1, counters=stats.counters())
+    for _ in range(4):  # the run doubles: the dip at step 90 falls into the first half
+        resumed.add(_update([6.0] * 100))
+    assert resumed.summary()["floor_mean_reward"] == 4.0
+
+
+def test_a_long_run_keeps_a_bounded_curve_and_every_dip_of_its_second_half():
+    from a3c_exp.reporting.stats import CURVE_POINTS
+
+    stats = RunStats(frame_skip=1)
+    updates = 5 * CURVE_POINTS
+    for index in range(updates):
+        reward = -3.0 if index in (1000, 3 * CURVE_POINTS) else 2.0
+        stats.add(_update([reward] * 100))
+    assert len(stats.reward_curve) <= CURVE_POINTS
+    assert stats.summary()["floor_mean_reward"] == -3.0  # the late dip, one update wide
+    resumed = RunStats(frame_skip=1, counters=stats.counters())
+    assert resumed.reward_curve == stats.reward_curve
+    assert resumed.curve_stride == stats.curve_stride > 1

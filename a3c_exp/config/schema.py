@@ -14,7 +14,13 @@ from typing import Any
 
 from omegaconf import MISSING
 
-OBJECTIVES = ("final_mean_reward", "best_mean_reward", "auc_mean_reward", "steps_per_second")
+OBJECTIVES = (
+    "final_mean_reward",
+    "best_mean_reward",
+    "auc_mean_reward",
+    "floor_mean_reward",
+    "steps_per_second",
+)
 """Summary values a job can return to a Hydra sweeper as its objective."""
 VALUE_TARGETS = ("n_step", "lambda")
 
@@ -97,6 +103,10 @@ class LossConfig:
     # GAE lambda-return A + V (the same at gae_lambda 1), which discounts a far surprise by
     # (gamma * lambda)^k as the advantages do
     value_target: str = "n_step"
+    # standardise the rollout's advantages (mean 0, std 1) before the policy loss: the policy's
+    # step then has one size whatever the rewards did (a death after a long survival, a kill
+    # streak); off in the tutorial's loss
+    normalize_advantages: bool = False
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ LOSS_KEYS = {
     "var_norm": "Losses/Var Norm",
 }
 EPISODE_KEYS = {"reward": "Perf/Reward", "length": "Perf/Length", "value": "Perf/Value"}
+CURVE_POINTS = 1024
+"""The most stretches the floor's curve keeps; past it, neighbours merge into their minimum."""
 TIMING_PHASES = ("sync", "env", "act", "learn", "handoff", "optimizer")
 """The phases of a worker update, as the workers name them in their ``timing`` dicts."""
 
@@ -53,6 +55,14 @@ class RunStats:
         # and those steps: their ratio is the area under the learning curve per env step
         self.reward_area = float(counters.get("reward_area", 0.0))
         self.reward_area_steps = int(counters.get("reward_area_steps", 0))
+        # the full-window last-100 mean's lowest value per stretch of updates, as [first env
+        # step, lowest mean, updates] in step order, each stretch at most `curve_stride` updates:
+        # the floor objective reads its second half
+        self.reward_curve: list[list[float]] = [
+            [int(step), float(low), int(count)]
+            for step, low, count in counters.get("reward_curve", [])
+        ]
+        self.curve_stride = int(counters.get("curve_stride", 1))
         # the totals before this run's pool started (a resume continues them)
         self._before = Counts(0, self.skipped_updates, self.global_step, self.episodes)
         self.recent_rewards: deque[float] = deque(
@@ -85,6 +95,41 @@ class RunStats:
         a lucky peak) moves it by more than that moment's share of the run.
         """
         return self.reward_area / self.reward_area_steps if self.reward_area_steps else None
+
+    @property
+    def floor_mean_reward(self) -> float | None:
+        """The lowest full-window last-100 mean over the second half of the run's env steps.
+
+        How low a run fell after it had half its budget to learn: high only for a run that
+        learned early and kept it, so a sweep ranked by it favours settings whose learned
+        policies do not collapse (a final value misses a collapse that recovered, an area
+        averages it away). The half is taken to within one merged stretch of the curve (at most
+        ``2 / CURVE_POINTS`` of the run); None before the window first fills.
+        """
+        half = self.global_step / 2
+        late = [low for step, low, _ in self.reward_curve if step >= half]
+        if not late and self.reward_curve:
+            late = [self.reward_curve[-1][1]]
+        return min(late) if late else None
+
+    def _extend_curve(self, step: int, mean: float) -> None:
+        """Add one update's last-100 mean; past CURVE_POINTS stretches, pairs merge into one."""
+        last = self.reward_curve[-1] if self.reward_curve else None
+        if last is not None and last[2] < self.curve_stride:
+            last[1] = min(last[1], mean)
+            last[2] += 1
+            return
+        self.reward_curve.append([step, mean, 1])
+        if len(self.reward_curve) > CURVE_POINTS:
+            pairs = zip(self.reward_curve[::2], self.reward_curve[1::2], strict=False)
+            merged = [
+                [first[0], min(first[1], second[1]), first[2] + second[2]]
+                for first, second in pairs
+            ]
+            if len(self.reward_curve) % 2:
+                merged.append(self.reward_curve[-1])
+            self.reward_curve = merged
+            self.curve_stride *= 2
 
     @property
     def mean_reward(self) -> float | None:
@@ -135,12 +180,10 @@ class RunStats:
         if mean is not None:
             self.reward_area += mean * update.steps
             self.reward_area_steps += update.steps
-        if (
-            mean is not None
-            and len(self.recent_rewards) == self.recent_rewards.maxlen
-            and (self.best_mean_reward is None or mean > self.best_mean_reward)
-        ):
-            self.best_mean_reward = mean
+        if mean is not None and len(self.recent_rewards) == self.recent_rewards.maxlen:
+            self._extend_curve(self.global_step, mean)
+            if self.best_mean_reward is None or mean > self.best_mean_reward:
+                self.best_mean_reward = mean
 
     def flush(self) -> Metrics:
         """Metrics of the interval since the last flush (means), plus the run counters."""
@@ -195,12 +238,14 @@ class RunStats:
             "best_mean_reward": self.best_mean_reward,
             "reward_area": self.reward_area,
             "reward_area_steps": self.reward_area_steps,
+            "reward_curve": [list(point) for point in self.reward_curve],
+            "curve_stride": self.curve_stride,
             "recent_rewards": list(self.recent_rewards),
             "recent_lengths": list(self.recent_lengths),
         }
 
     def summary(self) -> Metrics:
-        """End-of-run values: final, best and step-averaged last-100 mean reward, totals, time."""
+        """End-of-run values: final, best, step-averaged and late-floor last-100 means, totals."""
         summary: Metrics = {
             "total_steps": self.global_step,
             "episodes": self.episodes,
@@ -213,4 +258,6 @@ class RunStats:
             summary["best_mean_reward"] = self.best_mean_reward
         if self.auc_mean_reward is not None:
             summary["auc_mean_reward"] = self.auc_mean_reward
+        if self.floor_mean_reward is not None:
+            summary["floor_mean_reward"] = self.floor_mean_reward
         return summary
