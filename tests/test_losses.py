@@ -143,3 +143,45 @@ def test_entropy_bonus_pushes_towards_uniform():
     terms.total.backward()
     # advantage is 0, so only the entropy term acts: it lowers the larger logit.
     assert logits.grad[0, 0] > 0 > logits.grad[0, 1]
+
+
+def _policy_logit_grads(scale: float, normalize: bool) -> tuple[float, torch.Tensor]:
+    """Policy loss and its gradient on uniform logits, with REWARDS and VALUES times ``scale``."""
+    logits = torch.zeros(3, 2, requires_grad=True)
+    terms = a3c_loss(
+        logits,
+        VALUES * scale,
+        torch.tensor([0, 1, 0]),
+        REWARDS * scale,
+        NO_DONES,
+        10.0 * scale,
+        gamma=0.5,
+        gae_lambda=1.0,
+        value_coef=0.5,
+        entropy_coef=0.0,
+        normalize_advantages=normalize,
+    )
+    terms.policy_loss.backward()
+    return float(terms.value_loss), logits.grad
+
+
+def test_normalized_advantages_are_standardised_and_leave_the_value_loss_alone():
+    # A = [1.75, 1.5, 4] (lambda 1): mean 29/12, sample std sqrt(((2/3)^2 + (11/12)^2 +
+    # (19/12)^2) / 2); the logits' gradient is -A_hat_t * (onehot(a_t) - 0.5)
+    value_loss, grad = _policy_logit_grads(1.0, normalize=True)
+    advantages = torch.tensor([1.75, 1.5, 4.0])
+    mean = 29 / 12
+    std = math.sqrt(((1.75 - mean) ** 2 + (1.5 - mean) ** 2 + (4.0 - mean) ** 2) / 2)
+    hat = (advantages - mean) / std
+    expected = torch.stack([-0.5 * hat, 0.5 * hat], dim=1) * torch.tensor([[1], [-1], [1]])
+    torch.testing.assert_close(grad, expected)
+    assert value_loss == pytest.approx(10.65625)  # as without normalisation
+
+
+def test_normalized_advantages_make_the_policy_step_independent_of_the_reward_scale():
+    _, small = _policy_logit_grads(1.0, normalize=True)
+    _, large = _policy_logit_grads(100.0, normalize=True)
+    torch.testing.assert_close(small, large)
+    _, raw_small = _policy_logit_grads(1.0, normalize=False)
+    _, raw_large = _policy_logit_grads(100.0, normalize=False)
+    torch.testing.assert_close(raw_large, 100.0 * raw_small)  # the tutorial's loss scales

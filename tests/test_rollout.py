@@ -191,3 +191,36 @@ def test_recorded_frames_are_subsampled_to_the_gif_size_cap(tmp_path):
     assert recorder.frames[0].shape == (200, 300, 3)  # every second pixel of 600x400
     recorder.end_episode()
     assert len(recorder.pop_written()) == 1
+
+
+def test_the_learning_step_hands_every_loss_key_to_the_loss(monkeypatch):
+    """Each key of ``LossConfig`` but the clip norm (the optimizer's) reaches ``a3c_loss`` with
+    its configured value, so a key added to the config cannot be silently ignored."""
+    import dataclasses
+
+    from a3c_exp.algo import learning
+
+    seen = {}
+    monkeypatch.setattr(learning, "a3c_loss", lambda *args, **kwargs: seen.update(kwargs))
+    net = MLPActorCritic(obs_shape=[3], n_actions=2, lstm_size=0)
+    rollout = Rollout(
+        obs=torch.zeros(2, 1, 3),
+        actions=torch.zeros(2, 1, dtype=torch.long),
+        rewards=torch.zeros(2, 1),
+        dones=torch.zeros(2, 1, dtype=torch.bool),
+        initial_state=None,
+        bootstrap_values=torch.zeros(1),
+    )
+    cfg = LossConfig(
+        gamma=0.5,
+        gae_lambda=0.25,
+        value_coef=2.0,
+        entropy_coef=0.125,
+        huber_delta=3.0,
+        value_target="lambda",
+        normalize_advantages=True,
+    )
+    learning.rollout_loss(net, rollout, cfg)
+    expected = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    del expected["max_grad_norm"]
+    assert seen == expected

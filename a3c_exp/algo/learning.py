@@ -32,4 +32,5 @@ def rollout_loss(net: ActorCritic, rollout: Rollout, loss: LossConfig) -> LossTe
         entropy_coef=loss.entropy_coef,
         huber_delta=loss.huber_delta,
         value_target=loss.value_target,
+        normalize_advantages=loss.normalize_advantages,
     )

@@ -15,6 +15,9 @@ Notation, for a rollout of T steps of one environment:
                  (with huber_delta d: sum_t huber_d(R_t - V_t), the same below |R - V| = d and
                  d * (|R - V| - d / 2) above, so one large TD error pulls with at most d)
   policy loss  = -sum_t log pi(a_t | s_t) * A_t
+                 (with normalize_advantages, A_t standardised over the rollout's steps and envs
+                 first: (A_t - mean A) / (std A + 1e-8), so the policy's step no longer grows
+                 with the size of the rollout's surprises; the value loss is unchanged)
   entropy      = sum_t H(pi(. | s_t))
   total        = value_coef * value loss + policy loss - entropy_coef * entropy
 
@@ -29,6 +32,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+ADVANTAGE_EPS = 1e-8
+"""Keeps the standardised advantages finite when a rollout's advantages are all equal."""
 
 
 def _as_array(values: torch.Tensor | float) -> np.ndarray:
@@ -107,6 +113,7 @@ def a3c_loss(
     entropy_coef: float,
     huber_delta: float | None = None,
     value_target: str = "n_step",
+    normalize_advantages: bool = False,
 ) -> LossTerms:
     """The A3C loss of a rollout from the network's ``logits (T, [B,] A)`` and ``values (T, [B])``.
 
@@ -122,6 +129,8 @@ def a3c_loss(
         returns = advantages + values.detach()
     else:
         raise ValueError(f"value_target {value_target!r}: allowed n_step, lambda")
+    if normalize_advantages and advantages.numel() > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + ADVANTAGE_EPS)
     log_probs = F.log_softmax(logits, dim=-1)
     probs = log_probs.exp()
     entropy = -(probs * log_probs).sum()
