@@ -12,7 +12,9 @@ the median over seeds. Tasks, each with its preset's config unless overrides are
 
 The last two run until ``--max-seconds`` (their train stops at a reward target only), so the
 rest of the run shows whether what was learned stays learned: the lowest last-100 mean after
-the target was first reached is printed beside the time to reach it.
+the target was first reached, and the training seconds after it spent below half the best
+last-100 mean so far (the issue's "never below half its best"), are printed beside the time to
+reach it.
 
 ``--reference PATH`` also times a minimal Hogwild A3C (one file: ``python PATH OUTDIR SECONDS
 WORKERS``, printing ``t=..s steps=.. mean100=<reward x 100>`` lines) on Doom basic,
@@ -73,6 +75,25 @@ def _value(row: dict, task: Task) -> float | None:
     return float(row[task.column]) * task.scale
 
 
+def seconds_below_half_best(times: list[float], values: list[float | None], first: int) -> float:
+    """Training seconds from row ``first`` on with the last-100 mean below half its best so far.
+
+    Each interval between two logged rows counts when the later row is below half the best
+    value logged up to it; rows without a full window are skipped.
+    """
+    best = max((v for v in values[: first + 1] if v is not None), default=float("-inf"))
+    below = 0.0
+    previous = times[first]
+    for time_s, value in zip(times[first + 1 :], values[first + 1 :], strict=True):
+        if value is None:
+            continue
+        best = max(best, value)
+        if value < best / 2:
+            below += time_s - previous
+        previous = time_s
+    return below
+
+
 def solve_run(name: str, seed: int, overrides: list[str], max_seconds: float, run_dir: Path):
     """One run of a task; returns seconds and steps to solve (None if it did not)."""
     task = TASKS[name]
@@ -120,6 +141,11 @@ def solve_run(name: str, seed: int, overrides: list[str], max_seconds: float, ru
         "steps_per_s": float(rows[-1]["global_step"]) / float(rows[-1]["Perf/Time"]),
         "best": max((v for v in values if v is not None), default=None),
         "lowest_after_solve": min(after) if after else None,
+        "below_half_best_s": (
+            seconds_below_half_best([float(r["Perf/Time"]) for r in rows], values, first)
+            if first is not None
+            else None
+        ),
         "final": values[-1] if values else None,
     }
 
@@ -162,6 +188,7 @@ def reference_run(path: Path, seed_slot: int, max_seconds: float, workers: int, 
         "steps_per_s": steps_per_s or 0.0,
         "best": None,
         "lowest_after_solve": None,
+        "below_half_best_s": None,
         "final": last_mean,  # its last-100 mean reward when it stopped
     }
 
@@ -211,7 +238,7 @@ def main() -> None:
     print(f"\nmachine: {psutil.cpu_count()} CPUs; overrides: {' '.join(args.overrides) or '-'}")
     print(
         f"{'task':>17} {'seed':>4} {'wall s':>8} {'train s':>7} {'steps':>9} {'steps/s':>8}"
-        f" {'best':>8} {'lowest after':>12}"
+        f" {'best':>8} {'lowest after':>12} {'s below half best':>17}"
     )
     medians = {}
     for task in [*args.task, *(["reference"] if args.reference else [])]:
@@ -222,6 +249,7 @@ def main() -> None:
                 f"{task:>17} {r['seed']:>4} {wall:>8} {_fmt(r['train_s_at_solve'], '.0f'):>7}"
                 f" {_fmt(r['steps_at_solve'], 'd'):>9} {r['steps_per_s']:>8.0f}"
                 f" {_fmt(r['best'], '.2f'):>8} {_fmt(r['lowest_after_solve'], '.2f'):>12}"
+                f" {_fmt(r['below_half_best_s'], '.0f'):>17}"
             )
         # an unsolved run counts as slower than any solved one
         walls = [r["wall_s"] if r["solved"] else float("inf") for r in runs]

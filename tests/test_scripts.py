@@ -269,3 +269,14 @@ def test_checkpoint_drift_is_zero_between_equal_checkpoints_only(tmp_path):
     assert rows[2]["kl"] > 0.0 and rows[2]["moved_by"] > 0.0
     assert 0.0 < rows[0]["entropy"] <= math.log(2) + 1e-6
     assert 0.0 <= rows[2]["units_alive"] <= 1.0
+
+
+def test_bench_solve_counts_the_seconds_below_half_the_best_so_far():
+    # solved at row 1 (t=10); the best so far rises to 20 at t=30, so the 8 at t=40 is below
+    # half of it (10 s) while the 6 at t=20 was not below half of the best then (10); the
+    # None row (no full window) is skipped and the 9 at t=60 counts its 20 s from t=40
+    times = [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0]
+    values = [4.0, 10.0, 6.0, 20.0, 8.0, None, 9.0]
+    solve = _load_script("bench_solve")
+    assert solve.seconds_below_half_best(times, values, first=1) == 30.0
+    assert solve.seconds_below_half_best(times[:3], [4.0, 10.0, 10.0], first=1) == 0.0
