@@ -39,6 +39,10 @@ class Update:
     grad_norm: float  # before clipping
     var_norm: float  # L2 norm of the local weights
     skipped: bool  # true: the gradients were not applied
+    # mean KL(old || new) of the policy on the worker's previous rollout, from the network it
+    # acted with to the one it pulled for this update (NaN: not measured, optim.kl_target null)
+    kl: float = float("nan")
+    learning_rate: float = float("nan")  # the rate this update was stepped with (NaN: skipped)
     timing: dict[str, float] = field(default_factory=dict)  # seconds per phase (TIMING_PHASES)
     videos: tuple[str, ...] = ()  # GIFs written since the last update
 

@@ -120,7 +120,7 @@ def test_batched_learning_step_equals_step_by_step(n_envs):
         bootstrap_values=torch.randn(n_envs, generator=generator),
     )
     params = list(net.parameters())
-    batched = rollout_loss(net, rollout, LOSS_CFG)
+    batched, _ = rollout_loss(net, rollout, LOSS_CFG)
     batched_grads = torch.autograd.grad(batched.total, params)
 
     total = 0.0

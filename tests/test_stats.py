@@ -1,6 +1,7 @@
 """Run statistics: bad numbers are counted and never reach a mean."""
 
 import math
+from dataclasses import replace
 
 from a3c_exp.messages import Episode, Update
 from a3c_exp.reporting.stats import RunStats
@@ -119,3 +120,14 @@ def test_a_long_run_keeps_a_bounded_curve_and_every_dip_of_its_second_half():
     resumed = RunStats(frame_skip=1, counters=stats.counters())
     assert resumed.reward_curve == stats.reward_curve
     assert resumed.curve_stride == stats.curve_stride > 1
+
+
+def test_the_logged_rate_is_the_updates_own_and_unmeasured_changes_stay_out_of_the_mean():
+    stats = RunStats(frame_skip=1)
+    stats.learning_rate = 4e-4  # the configured rate, until updates say what they used
+    assert stats.flush()["Losses/Learning Rate"] == 4e-4
+    stats.add(replace(_update([]), kl=0.02, learning_rate=2e-4))
+    stats.add(replace(_update([]), kl=float("nan"), learning_rate=1e-4))  # first of a worker
+    metrics = stats.flush()
+    assert metrics["Losses/KL"] == 0.02
+    assert metrics["Losses/Learning Rate"] == 1.5e-4

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from a3c_exp.algo.losses import LossTerms, a3c_loss
+import torch
+
+from a3c_exp.algo.losses import LossTerms, a3c_loss, policy_change
 from a3c_exp.algo.rollout import Rollout
 from a3c_exp.models import ActorCritic
 
@@ -16,10 +18,13 @@ if TYPE_CHECKING:
     from a3c_exp.config import LossConfig
 
 
-def rollout_loss(net: ActorCritic, rollout: Rollout, loss: LossConfig) -> LossTerms:
-    """Run ``net`` over a whole rollout (all its envs) in one batched pass; the A3C loss terms."""
+def rollout_loss(
+    net: ActorCritic, rollout: Rollout, loss: LossConfig
+) -> tuple[LossTerms, torch.Tensor]:
+    """Run ``net`` over a whole rollout (all its envs) in one batched pass: the A3C loss terms,
+    and the policy's logits at each step (detached), to compare a later network's with."""
     logits, values = net.forward_sequence(rollout.obs, rollout.initial_state, rollout.dones)
-    return a3c_loss(
+    terms = a3c_loss(
         logits,
         values,
         rollout.actions,
@@ -34,3 +39,12 @@ def rollout_loss(net: ActorCritic, rollout: Rollout, loss: LossConfig) -> LossTe
         value_target=loss.value_target,
         normalize_advantages=loss.normalize_advantages,
     )
+    return terms, logits.detach()
+
+
+def rollout_policy_change(net: ActorCritic, rollout: Rollout, old_logits: torch.Tensor) -> float:
+    """Mean KL(old || net's policy) over a rollout's states: how far the policy has moved since
+    the network that gave ``old_logits`` (each env's LSTM started from the rollout's state)."""
+    with torch.no_grad():
+        logits, _ = net.forward_sequence(rollout.obs, rollout.initial_state, rollout.dones)
+        return float(policy_change(old_logits, logits))

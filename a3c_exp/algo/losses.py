@@ -90,6 +90,17 @@ def gae_advantages(
     return torch.from_numpy(advantages).to(rewards.dtype)
 
 
+def policy_change(old_logits: torch.Tensor, new_logits: torch.Tensor) -> torch.Tensor:
+    """Mean KL(old || new) of two policies' action distributions over the same states.
+
+    ``old_logits`` and ``new_logits`` are ``(..., n_actions)`` for the same states (the last
+    axis is the actions); the KL is taken per state and averaged over all the others.
+    """
+    old = F.log_softmax(old_logits, dim=-1)
+    new = F.log_softmax(new_logits, dim=-1)
+    return (old.exp() * (old - new)).sum(-1).mean()
+
+
 @dataclass
 class LossTerms:
     """The loss to minimise and its parts (sums over the rollout), for logging."""

@@ -177,6 +177,12 @@ def check_optim(optim: OptimConfig) -> None:
     check(optim.lr > 0, "optim.lr", optim.lr, "must be a number > 0")
     check(optim.eps > 0, "optim.eps", optim.eps, "must be > 0")
     check(optim.weight_decay >= 0, "optim.weight_decay", optim.weight_decay, "must be >= 0")
+    check(
+        optim.kl_target is None or optim.kl_target > 0,
+        "optim.kl_target",
+        optim.kl_target,
+        "must be a number > 0 or null",
+    )
     if isinstance(optim, AdamConfig):
         check(
             len(optim.betas) == 2 and all(0 <= b < 1 for b in optim.betas),

@@ -167,6 +167,9 @@ class AdamConfig:
     eps: float = 1e-8  # added to the root of the second moment
     weight_decay: float = 0.0  # L2 penalty
     amsgrad: bool = False  # keep the maximum of the second moments
+    # per-update policy change (mean KL, old || new) the learning rate is kept near: above
+    # twice it the rate falls 1.5x, below half it rises 1.5x, never above lr; null = fixed lr
+    kl_target: float | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,9 @@ class RMSpropConfig:
     weight_decay: float = 0.0  # L2 penalty
     momentum: float = 0.0  # momentum factor
     centered: bool = False  # normalise by the variance instead of the second moment
+    # per-update policy change (mean KL, old || new) the learning rate is kept near: above
+    # twice it the rate falls 1.5x, below half it rises 1.5x, never above lr; null = fixed lr
+    kl_target: float | None = None
 
 
 @dataclass(frozen=True)

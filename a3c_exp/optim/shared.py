@@ -6,11 +6,16 @@ updates these tensors in place (fused and foreach kernels alike), which is what 
 them work: the optimizer object is passed to each spawned worker and all of them step the same
 storage. The local runtime may serialise the step itself (``runtime.lock_optimizer_step``);
 gradients are always computed without locks.
+
+With ``optim.kl_target`` set, the learning rate follows the policy's measured change per
+update (``adapt_learning_rate``): a shared scale on the configured rate, kept in each
+parameter group (``lr_scale``, a shared tensor) so every worker steps with the same rate.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
@@ -19,6 +24,45 @@ import torch
 
 if TYPE_CHECKING:
     from a3c_exp.config import OptimConfig
+
+
+KL_LR_FACTOR = 1.5
+"""How much one update's measured policy change moves the learning-rate scale (up or down)."""
+MIN_LR_SCALE = 0.01
+"""The lowest scale of the configured learning rate the KL control may set."""
+
+
+def enable_kl_control(optimizer: torch.optim.Optimizer, kl_target: float) -> None:
+    """Let ``adapt_learning_rate`` scale each group's configured rate, the scale shared."""
+    for group in optimizer.param_groups:
+        group["initial_lr"] = float(group["lr"])
+        group["kl_target"] = float(kl_target)
+        group["lr_scale"] = torch.ones(()).share_memory_()
+
+
+def adapt_learning_rate(optimizer: torch.optim.Optimizer, kl: float) -> float:
+    """Move the shared learning-rate scale by one measured policy change; the rate in force.
+
+    ``kl`` is the mean KL(old || new) of the policy over the states of a worker's previous
+    rollout, between the network it acted with and the one it pulled next (NaN: not measured).
+    Above twice ``kl_target`` the scale falls by ``KL_LR_FACTOR`` (not below
+    ``MIN_LR_SCALE``); below half of it, it rises by as much, up to 1: the configured rate is
+    the largest step, and one update cannot move the policy much further than the target
+    before the next ones slow down. Every caller also takes the shared scale into its own
+    groups' ``lr``, so a process steps with the rate the others set. Without KL control the
+    rate stays as configured.
+    """
+    for group in optimizer.param_groups:
+        scale = group.get("lr_scale")
+        if scale is None:
+            continue
+        target = group["kl_target"]
+        if math.isfinite(kl) and kl > 2 * target:
+            scale.fill_(max(float(scale) / KL_LR_FACTOR, MIN_LR_SCALE))
+        elif math.isfinite(kl) and kl < target / 2:
+            scale.fill_(min(float(scale) * KL_LR_FACTOR, 1.0))
+        group["lr"] = group["initial_lr"] * float(scale)
+    return float(optimizer.param_groups[0]["lr"])
 
 
 def share_optimizer_state(optimizer: torch.optim.Optimizer, state_init: dict[str, Any]) -> None:
@@ -59,6 +103,9 @@ def load_shared_state(optimizer: torch.optim.Optimizer, state_dict: dict[str, An
                     f"{tuple(saved[name].shape)}, the model needs {tuple(tensor.shape)}"
                 )
             tensor.copy_(saved[name])
+    for group, saved_group in zip(optimizer.param_groups, state_dict["param_groups"], strict=True):
+        if "lr_scale" in group and "lr_scale" in saved_group:
+            group["lr_scale"].fill_(float(saved_group["lr_scale"]))
 
 
 def clone_state_dict(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
@@ -72,7 +119,13 @@ def clone_state_dict(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
             }
             for index, param_state in state["state"].items()
         },
-        "param_groups": [dict(group) for group in state["param_groups"]],
+        "param_groups": [
+            {
+                name: value.clone() if torch.is_tensor(value) else value
+                for name, value in group.items()
+            }
+            for group in state["param_groups"]
+        ],
     }
 
 
@@ -182,11 +235,19 @@ def build_optimizer(
     """The registered shared optimizer ``optim_cfg.name`` over ``params``, state in shared memory.
 
     Only this registry's classes are built: a config cannot make this call anything else.
+    ``kl_target`` is not the optimizer's own: it turns on ``adapt_learning_rate``.
     """
     if optim_cfg.name not in OPTIMIZERS:
         raise ValueError(f"optim.name={optim_cfg.name!r}: allowed: {', '.join(OPTIMIZERS)}")
-    arguments = {f.name: getattr(optim_cfg, f.name) for f in fields(optim_cfg) if f.name != "name"}
-    return OPTIMIZERS[optim_cfg.name](params, **arguments)
+    arguments = {
+        f.name: getattr(optim_cfg, f.name)
+        for f in fields(optim_cfg)
+        if f.name not in ("name", "kl_target")
+    }
+    optimizer = OPTIMIZERS[optim_cfg.name](params, **arguments)
+    if optim_cfg.kl_target is not None:
+        enable_kl_control(optimizer, optim_cfg.kl_target)
+    return optimizer
 
 
 def optimizer_name(optimizer: torch.optim.Optimizer) -> str:

@@ -35,6 +35,7 @@ CSV_FIELDS = [
     "Losses/Entropy",
     "Losses/Grad Norm",
     "Losses/Var Norm",
+    "Losses/KL",
     "Faults/Skipped updates",
     "Faults/Non-finite rewards",
     "Faults/Worker restarts",

@@ -24,6 +24,8 @@ LOSS_KEYS = {
     "entropy": "Losses/Entropy",
     "grad_norm": "Losses/Grad Norm",
     "var_norm": "Losses/Var Norm",
+    "kl": "Losses/KL",
+    "learning_rate": "Losses/Learning Rate",
 }
 EPISODE_KEYS = {"reward": "Perf/Reward", "length": "Perf/Length", "value": "Perf/Value"}
 CURVE_POINTS = 1024

@@ -21,6 +21,7 @@ its own local Ray and shuts it down on every exit path.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from a3c_exp.checkpoint import Counts, ResumeState, Snapshot
 from a3c_exp.messages import Update
 from a3c_exp.models import ActorCritic, build_model
 from a3c_exp.optim.shared import (
+    adapt_learning_rate,
     build_optimizer,
     clone_state_dict,
     load_shared_state,
@@ -81,22 +83,26 @@ class ParameterServer:
         """The current weights, flat."""
         return parameters_to_vector(self.params).detach().numpy()
 
-    def push(self, grads: np.ndarray, steps: int, episodes: int) -> np.ndarray:
+    def push(
+        self, grads: np.ndarray, steps: int, episodes: int, kl: float = math.nan
+    ) -> tuple[np.ndarray, float]:
         """Apply one worker's flat gradients with the shared optimizer and count them with
-        their rollout's env steps and episodes; the weights after it."""
+        their rollout's env steps and episodes; the weights after it, and the learning rate
+        of the step (first adapted to the worker's measured policy change ``kl``)."""
         start = time.perf_counter()
         flat = torch.from_numpy(np.array(grads))  # a writable copy of the store's buffer
         offset = 0
         for param in self.params:
             param.grad = flat[offset : offset + param.numel()].view_as(param)
             offset += param.numel()
+        learning_rate = adapt_learning_rate(self.optimizer, kl)
         self.optimizer.step()
         self.applied += 1
         self.env_steps += steps
         self.episodes += episodes
         self._step_seconds += time.perf_counter() - start
         self._steps += 1
-        return self.pull()
+        return self.pull(), learning_rate
 
     def skip(self, steps: int, episodes: int) -> None:
         """Count a worker's skipped update (NaN/inf loss or gradient) with its rollout."""
@@ -145,9 +151,13 @@ class ServerGlobalModel:
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in local.parameters()]
         self._grads = parameters_to_vector(grads).numpy()
 
-    def step(self, steps: int, episodes: int) -> None:
-        """Push the gradients with their counts; the reply holds the weights after the step."""
-        self._weights = self._ray.get(self.server.push.remote(self._grads, steps, episodes))
+    def step(self, steps: int, episodes: int, kl: float = math.nan) -> float:
+        """Push the gradients with their counts; the reply holds the weights after the step
+        and the learning rate it used."""
+        self._weights, learning_rate = self._ray.get(
+            self.server.push.remote(self._grads, steps, episodes, kl)
+        )
+        return learning_rate
 
     def skip(self, steps: int, episodes: int) -> None:
         """Have the server count a skipped update's rollout."""

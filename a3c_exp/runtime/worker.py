@@ -5,12 +5,14 @@ global network is reached, behind the three calls of ``GlobalModel``: shared mem
 step lock in a local worker process (``SharedGlobalModel``, this module), a parameter-server
 actor on Ray (``a3c_exp.runtime.ray_pool``).
 
-Loop: copy global weights into the local net; roll out ``rollout_len`` steps of each of its
-``envs_per_worker`` envs (acting for all of them in one batched pass, LSTM state carried across
-rollouts); compute the loss of the whole rollout in one batched pass; clip gradients; hand them
-to the global parameters; step the shared optimizer and count the applied update (both under
-the step lock); send an ``Update`` message to the main process through the worker's own pipe (a
-worker killed mid-message can only corrupt its own pipe).
+Loop: copy global weights into the local net (with ``optim.kl_target``, then measure how far
+the policy moved on the previous rollout since the net that collected it); roll out
+``rollout_len`` steps of each of its ``envs_per_worker`` envs (acting for all of them in one
+batched pass, LSTM state carried across rollouts); compute the loss of the whole rollout in
+one batched pass; clip gradients; hand them to the global parameters; step the shared optimizer
+and count the applied update (both under the step lock); send an ``Update`` message to the main
+process through the worker's own pipe (a worker killed mid-message can only corrupt its own
+pipe).
 
 This module imports no Lightning and no W&B: workers only need torch, the env and the maths.
 """
@@ -31,12 +33,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
-from a3c_exp.algo.learning import rollout_loss
+from a3c_exp.algo.learning import rollout_loss, rollout_policy_change
 from a3c_exp.algo.rollout import EpisodeRecorder, RolloutCollector
 from a3c_exp.checkpoint import COUNT_FIELDS
 from a3c_exp.envs import make_env
 from a3c_exp.messages import Episode, Ready, Update, WorkerError
 from a3c_exp.models import ActorCritic, build_model
+from a3c_exp.optim.shared import adapt_learning_rate
 from a3c_exp.seeding import derive_seed
 
 if TYPE_CHECKING:
@@ -62,6 +65,7 @@ class WorkerSpec:
     video_every: float = 0.0  # worker 0 records an episode every this many seconds (0 = never)
     video_dir: str = ""
     cpu: int | None = None  # pin the worker (and the engines it starts) to this CPU
+    measure_kl: bool = False  # measure each update's policy change (for optim.kl_target)
 
 
 def worker_spec(
@@ -94,6 +98,7 @@ def worker_spec(
         video_every=cfg.video_every,
         video_dir=str(run_dir / "videos"),
         cpu=cpus[rank % len(cpus)] if cpus else None,
+        measure_kl=cfg.optim.kl_target is not None,
     )
 
 
@@ -158,8 +163,10 @@ class GlobalModel(Protocol):
     def hand_over(self, local: ActorCritic) -> None:
         """Give ``local``'s (clipped) gradients to the global side."""
 
-    def step(self, steps: int, episodes: int) -> None:
-        """Apply the handed-over gradients, counted with the rollout's steps and episodes."""
+    def step(self, steps: int, episodes: int, kl: float = math.nan) -> float:
+        """Apply the handed-over gradients, counted with the rollout's steps and episodes;
+        ``kl``, the policy's change since this worker's previous rollout, first adapts the
+        learning rate (``optim.kl_target``). Returns the learning rate the step used."""
 
     def skip(self, steps: int, episodes: int) -> None:
         """Count a rollout whose update was skipped (NaN/inf loss or gradient)."""
@@ -190,9 +197,11 @@ class SharedGlobalModel:
         """Point the global parameters' gradients at the local ones."""
         hand_over_gradients(local, self.global_net)
 
-    def step(self, steps: int, episodes: int) -> None:
-        """Step the shared optimizer and count the update, under the lock."""
-        apply_update(self.optimizer, self.lock, self.counts, steps, episodes, self.lock_step)
+    def step(self, steps: int, episodes: int, kl: float = math.nan) -> float:
+        """Adapt the rate, step the shared optimizer and count the update, under the lock."""
+        return apply_update(
+            self.optimizer, self.lock, self.counts, steps, episodes, self.lock_step, kl
+        )
 
     def skip(self, steps: int, episodes: int) -> None:
         """Count the skipped update's rollout, under the lock."""
@@ -231,6 +240,8 @@ class Learner:
                 truncation_discount=spec.loss.gamma if spec.env.bootstrap_truncated else None,
                 recorder=recorder,
             )
+            # the last rollout learned from and the policy's logits on it then (measure_kl)
+            self._previous: tuple[Any, torch.Tensor] | None = None
         except BaseException:
             self.close()
             raise
@@ -240,11 +251,14 @@ class Learner:
         spec, local, collector = self.spec, self.local, self.collector
         t_sync = time.perf_counter()
         model.pull(local)
+        kl = math.nan
+        if self._previous is not None:
+            kl = rollout_policy_change(local, *self._previous)
         t_rollout = time.perf_counter()
         env_before = collector.env_seconds
         rollout = collector.collect()
         t_learn = time.perf_counter()
-        terms = rollout_loss(local, rollout, spec.loss)
+        terms, logits = rollout_loss(local, rollout, spec.loss)
         local.zero_grad(set_to_none=True)
         terms.total.backward()
         grad_norm = float(
@@ -257,10 +271,12 @@ class Learner:
         t_optim = time.perf_counter()
         n = rollout.n_steps
         episodes = tuple(Episode(**e) for e in collector.pop_finished_episodes())
+        learning_rate = math.nan
         if skipped:
             model.skip(n, len(episodes))
         else:
-            model.step(n, len(episodes))
+            learning_rate = model.step(n, len(episodes), kl)
+        self._previous = (rollout, logits) if spec.measure_kl and not skipped else None
         t_end = time.perf_counter()
         env_seconds = collector.env_seconds - env_before
         return Update(
@@ -274,6 +290,8 @@ class Learner:
             grad_norm=grad_norm,
             var_norm=parameter_norm(local),
             skipped=skipped,
+            kl=kl,
+            learning_rate=learning_rate,
             # wall seconds per phase of this update (the worker is single-threaded)
             timing={
                 "sync": t_rollout - t_sync,
@@ -345,9 +363,13 @@ def apply_update(
     steps: int,
     episodes: int,
     lock_step: bool = True,
-) -> None:
+    kl: float = math.nan,
+) -> float:
     """Step the shared optimizer (``None``: a skipped update) and count the update with its
-    env steps and episodes, as one unit under the step lock.
+    env steps and episodes, as one unit under the step lock; the learning rate of the step.
+
+    ``kl`` (the worker's measured policy change) first adapts the shared learning rate
+    (``optim.shared.adapt_learning_rate``; a no-op without ``optim.kl_target``).
 
     SIGTERM is held back meanwhile, so a worker stopped here cannot have stepped without
     counting; ``counts`` (``checkpoint.COUNT_FIELDS``) is what checkpoints record, and its
@@ -356,11 +378,14 @@ def apply_update(
     """
     blocked = {signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    learning_rate = math.nan
     try:
         if optimizer is not None and not lock_step:
+            learning_rate = adapt_learning_rate(optimizer, kl)
             optimizer.step()
         with lock:
             if optimizer is not None and lock_step:
+                learning_rate = adapt_learning_rate(optimizer, kl)
                 optimizer.step()
             kind = "applied" if optimizer is not None else "skipped"
             counts[COUNT_FIELDS.index(kind)] += 1
@@ -368,3 +393,4 @@ def apply_update(
             counts[COUNT_FIELDS.index("episodes")] += episodes
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
+    return learning_rate

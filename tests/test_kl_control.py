@@ -1,0 +1,142 @@
+"""``optim.kl_target``: the learning rate follows each update's measured policy change.
+
+The rule (``adapt_learning_rate``), its scale shared by every worker process and kept in
+checkpoints, the measurement in a worker's update (``Learner``), and the parameter server's
+use of it (the Ray backend).
+"""
+
+import math
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from a3c_exp.algo.losses import policy_change
+from a3c_exp.config import AdamConfig, ConfigError, RMSpropConfig
+from a3c_exp.envs import EnvSpec
+from a3c_exp.models import build_model
+from a3c_exp.optim.shared import (
+    KL_LR_FACTOR,
+    MIN_LR_SCALE,
+    adapt_learning_rate,
+    build_optimizer,
+    clone_state_dict,
+    load_shared_state,
+)
+from a3c_exp.runtime.checks import load_validated
+from a3c_exp.runtime.ray_pool import ParameterServer
+from a3c_exp.runtime.worker import Learner, SharedGlobalModel, worker_spec
+
+
+def test_policy_change_is_the_mean_kl_from_old_to_new_over_states():
+    old = torch.log(torch.tensor([[[0.5, 0.5]], [[0.25, 0.75]]]))  # (T=2, B=1, actions)
+    new = torch.log(torch.tensor([[[0.25, 0.75]], [[0.25, 0.75]]]))
+    # state 1: 0.5 ln(0.5/0.25) + 0.5 ln(0.5/0.75); state 2: the same policy, 0
+    expected = (0.5 * math.log(2) + 0.5 * math.log(2 / 3)) / 2
+    assert float(policy_change(old, new)) == pytest.approx(expected)
+    assert float(policy_change(old + 3.0, old)) == pytest.approx(0.0, abs=1e-7)  # logits' offset
+
+
+def _optimizer(kl_target, config=AdamConfig, lr=0.1):
+    param = torch.nn.Parameter(torch.zeros(3))
+    return build_optimizer(config(lr=lr, kl_target=kl_target), [param])
+
+
+@pytest.mark.parametrize("config", [AdamConfig, RMSpropConfig])
+def test_rate_falls_above_twice_the_target_and_rises_below_half_of_it(config):
+    optimizer = _optimizer(0.01, config)
+    assert adapt_learning_rate(optimizer, 0.05) == pytest.approx(0.1 / KL_LR_FACTOR)
+    assert adapt_learning_rate(optimizer, 0.015) == pytest.approx(0.1 / KL_LR_FACTOR)  # near
+    assert adapt_learning_rate(optimizer, math.nan) == pytest.approx(0.1 / KL_LR_FACTOR)
+    assert adapt_learning_rate(optimizer, 0.021) == pytest.approx(0.1 / KL_LR_FACTOR**2)
+    assert adapt_learning_rate(optimizer, 0.004) == pytest.approx(0.1 / KL_LR_FACTOR)
+    for _ in range(3):  # never above the configured rate
+        assert adapt_learning_rate(optimizer, 0.0) == pytest.approx(0.1)
+    for _ in range(30):  # nor below its lowest scale
+        rate = adapt_learning_rate(optimizer, 10.0)
+    assert rate == pytest.approx(0.1 * MIN_LR_SCALE)
+    assert optimizer.param_groups[0]["lr"] == rate  # what the next step uses
+
+
+def test_without_a_target_the_rate_stays_the_configured_one():
+    optimizer = _optimizer(None)
+    assert adapt_learning_rate(optimizer, 10.0) == 0.1
+    assert "lr_scale" not in optimizer.param_groups[0]
+
+
+def _adapt_in_child(optimizer):
+    adapt_learning_rate(optimizer, 1.0)
+
+
+def test_the_rate_one_worker_process_sets_is_the_one_the_others_step_with():
+    optimizer = _optimizer(0.01)
+    child = mp.get_context("spawn").Process(target=_adapt_in_child, args=(optimizer,))
+    child.start()
+    child.join(timeout=120)
+    assert child.exitcode == 0
+    assert adapt_learning_rate(optimizer, math.nan) == pytest.approx(0.1 / KL_LR_FACTOR)
+
+
+def test_a_checkpoint_keeps_the_rate_scale_and_a_resume_continues_it():
+    optimizer = _optimizer(0.01)
+    adapt_learning_rate(optimizer, 1.0)
+    saved = clone_state_dict(optimizer)
+    adapt_learning_rate(optimizer, 1.0)  # the saved copy does not follow the live scale
+    resumed = _optimizer(0.01)
+    load_shared_state(resumed, saved)
+    assert adapt_learning_rate(resumed, math.nan) == pytest.approx(0.1 / KL_LR_FACTOR)
+
+
+def test_a_target_that_is_not_positive_is_refused(compose_train):
+    with pytest.raises(ConfigError, match=r"optim\.kl_target.*> 0") as info:
+        load_validated(compose_train(["env=cartpole", "optim.kl_target=0"]))
+    assert "\n" not in str(info.value)
+
+
+def _learner(compose_train, *overrides):
+    cfg = load_validated(compose_train(["env=cartpole", "envs_per_worker=2", *overrides]))
+    spec = EnvSpec(obs_shape=(4,), n_actions=2)
+    learner = Learner(worker_spec(cfg, spec, Path("run"), 0, 0, 0))
+    net = build_model(cfg.model, spec.obs_shape, spec.n_actions)
+    optimizer = build_optimizer(replace(cfg.optim, lr=0.05), net.parameters())
+    counts = torch.zeros(4, dtype=torch.int64)
+    return learner, SharedGlobalModel(net, optimizer, threading.Lock(), counts)
+
+
+def test_each_update_measures_the_policy_change_since_the_previous_one(compose_train):
+    learner, model = _learner(compose_train, "optim.kl_target=1e-12")
+    try:
+        first, second, third = (learner.update(model) for _ in range(3))
+    finally:
+        learner.close()
+    assert math.isnan(first.kl)  # nothing to compare with yet
+    assert second.kl > 0 and third.kl > 0
+    # each measured change far above twice the target: the rate fell by the factor each time
+    assert first.learning_rate == pytest.approx(0.05)
+    assert second.learning_rate == pytest.approx(0.05 / KL_LR_FACTOR)
+    assert third.learning_rate == pytest.approx(0.05 / KL_LR_FACTOR**2)
+
+
+def test_without_a_target_no_update_measures_the_change(compose_train):
+    learner, model = _learner(compose_train)
+    try:
+        updates = [learner.update(model) for _ in range(2)]
+    finally:
+        learner.close()
+    assert all(math.isnan(u.kl) and u.learning_rate == 0.05 for u in updates)
+
+
+def test_the_parameter_server_adapts_the_rate_before_its_step(compose_train):
+    cfg = load_validated(compose_train(["env=cartpole", "optim.kl_target=0.01"]))
+    net = build_model(cfg.model, (4,), 2)
+    server = ParameterServer(cfg.model, cfg.optim, (4,), 2, net.state_dict(), None, 0)
+    before = server.pull()
+    weights, rate = server.push(np.ones_like(before), 30, 0, 1.0)
+    assert rate == pytest.approx(cfg.optim.lr / KL_LR_FACTOR)
+    assert np.array_equal(weights, server.pull()) and not np.allclose(weights, before)
+    _, rate = server.push(np.ones_like(before), 30, 0, math.nan)
+    assert rate == pytest.approx(cfg.optim.lr / KL_LR_FACTOR)
