@@ -8,7 +8,6 @@ use of it (the Ray backend).
 import math
 import threading
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,18 +96,20 @@ def test_a_target_that_is_not_positive_is_refused(compose_train):
     assert "\n" not in str(info.value)
 
 
-def _learner(compose_train, *overrides):
-    cfg = load_validated(compose_train(["env=cartpole", "envs_per_worker=2", *overrides]))
+def _learner(compose_train, run_dir, *overrides):
+    cfg = load_validated(
+        compose_train(["env=cartpole", "envs_per_worker=2", "video_every=0", *overrides])
+    )
     spec = EnvSpec(obs_shape=(4,), n_actions=2)
-    learner = Learner(worker_spec(cfg, spec, Path("run"), 0, 0, 0))
+    learner = Learner(worker_spec(cfg, spec, run_dir, 0, 0, 0))
     net = build_model(cfg.model, spec.obs_shape, spec.n_actions)
     optimizer = build_optimizer(replace(cfg.optim, lr=0.05), net.parameters())
     counts = torch.zeros(4, dtype=torch.int64)
     return learner, SharedGlobalModel(net, optimizer, threading.Lock(), counts)
 
 
-def test_each_update_measures_the_policy_change_since_the_previous_one(compose_train):
-    learner, model = _learner(compose_train, "optim.kl_target=1e-12")
+def test_each_update_measures_the_policy_change_since_the_previous_one(compose_train, tmp_path):
+    learner, model = _learner(compose_train, tmp_path, "optim.kl_target=1e-12")
     try:
         first, second, third = (learner.update(model) for _ in range(3))
     finally:
@@ -121,8 +122,8 @@ def test_each_update_measures_the_policy_change_since_the_previous_one(compose_t
     assert third.learning_rate == pytest.approx(0.05 / KL_LR_FACTOR**2)
 
 
-def test_without_a_target_no_update_measures_the_change(compose_train):
-    learner, model = _learner(compose_train)
+def test_without_a_target_no_update_measures_the_change(compose_train, tmp_path):
+    learner, model = _learner(compose_train, tmp_path)
     try:
         updates = [learner.update(model) for _ in range(2)]
     finally:
