@@ -3,6 +3,8 @@
 import math
 from dataclasses import replace
 
+import pytest
+
 from a3c_exp.messages import Episode, Update
 from a3c_exp.reporting.stats import RunStats
 
@@ -130,4 +132,4 @@ def test_the_logged_rate_is_the_updates_own_and_unmeasured_changes_stay_out_of_t
     stats.add(replace(_update([]), kl=float("nan"), learning_rate=1e-4))  # first of a worker
     metrics = stats.flush()
     assert metrics["Losses/KL"] == 0.02
-    assert metrics["Losses/Learning Rate"] == 1.5e-4
+    assert metrics["Losses/Learning Rate"] == pytest.approx(1.5e-4)
