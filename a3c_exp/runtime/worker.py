@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 
 from a3c_exp.algo.learning import rollout_loss, rollout_policy_change
-from a3c_exp.algo.rollout import EpisodeRecorder, RolloutCollector
+from a3c_exp.algo.rollout import EpisodeRecorder, Rollout, RolloutCollector
 from a3c_exp.checkpoint import COUNT_FIELDS
 from a3c_exp.envs import make_env
 from a3c_exp.messages import Episode, Ready, Update, WorkerError
@@ -241,7 +241,7 @@ class Learner:
                 recorder=recorder,
             )
             # the last rollout learned from and the policy's logits on it then (measure_kl)
-            self._previous: tuple[Any, torch.Tensor] | None = None
+            self._previous: tuple[Rollout, torch.Tensor] | None = None
         except BaseException:
             self.close()
             raise
