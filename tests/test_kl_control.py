@@ -1,8 +1,9 @@
-"""``optim.kl_target``: the learning rate follows each update's measured policy change.
+"""``optim.kl_target`` and ``optim.anneal_steps``: the learning rate follows each update's
+measured policy change, and falls linearly to zero over the env steps learned from.
 
-The rule (``adapt_learning_rate``), its scale shared by every worker process and kept in
-checkpoints, the measurement in a worker's update (``Learner``), and the parameter server's
-use of it (the Ray backend).
+The rules (``adapt_learning_rate``), their shared state (scale, count) seen by every worker
+process and kept in checkpoints, the measurement in a worker's update (``Learner``), and the
+parameter server's use of them (the Ray backend).
 """
 
 import math
@@ -40,9 +41,9 @@ def test_policy_change_is_the_mean_kl_from_old_to_new_over_states():
     assert float(policy_change(old + 3.0, old)) == pytest.approx(0.0, abs=1e-7)  # logits' offset
 
 
-def _optimizer(kl_target, config=AdamConfig, lr=0.1):
+def _optimizer(kl_target, config=AdamConfig, lr=0.1, anneal_steps=None):
     param = torch.nn.Parameter(torch.zeros(3))
-    return build_optimizer(config(lr=lr, kl_target=kl_target), [param])
+    return build_optimizer(config(lr=lr, kl_target=kl_target, anneal_steps=anneal_steps), [param])
 
 
 @pytest.mark.parametrize("config", [AdamConfig, RMSpropConfig])
@@ -141,3 +142,69 @@ def test_the_parameter_server_adapts_the_rate_before_its_step(compose_train):
     assert np.array_equal(weights, server.pull()) and not np.allclose(weights, before)
     _, rate = server.push(np.ones_like(before), 30, 0, math.nan)
     assert rate == pytest.approx(cfg.optim.lr / KL_LR_FACTOR)
+
+
+@pytest.mark.parametrize("config", [AdamConfig, RMSpropConfig])
+def test_the_anneal_lowers_the_rate_linearly_to_zero_over_the_steps_learned(config):
+    optimizer = _optimizer(None, config, anneal_steps=100)
+    assert adapt_learning_rate(optimizer, math.nan, 25) == pytest.approx(0.075)
+    assert adapt_learning_rate(optimizer, math.nan, 25) == pytest.approx(0.05)
+    assert adapt_learning_rate(optimizer, 10.0, 0) == pytest.approx(0.05)  # no KL control
+    assert adapt_learning_rate(optimizer, math.nan, 75) == 0.0  # past the end: zero, not < 0
+    assert optimizer.param_groups[0]["lr"] == 0.0
+
+
+def test_the_anneal_scales_the_rate_the_kl_control_sets():
+    optimizer = _optimizer(0.01, anneal_steps=100)
+    assert adapt_learning_rate(optimizer, 1.0, 50) == pytest.approx(0.1 / KL_LR_FACTOR * 0.5)
+
+
+def test_a_checkpoint_keeps_the_anneal_count_and_a_resume_continues_it():
+    optimizer = _optimizer(None, anneal_steps=100)
+    adapt_learning_rate(optimizer, math.nan, 40)
+    saved = clone_state_dict(optimizer)
+    adapt_learning_rate(optimizer, math.nan, 40)  # the saved copy does not follow the count
+    resumed = _optimizer(None, anneal_steps=100)
+    load_shared_state(resumed, saved)
+    assert adapt_learning_rate(resumed, math.nan, 10) == pytest.approx(0.05)
+
+
+def _anneal_in_child(optimizer):
+    adapt_learning_rate(optimizer, math.nan, 30)
+
+
+def test_the_steps_one_worker_process_learns_from_count_for_the_others():
+    optimizer = _optimizer(None, anneal_steps=100)
+    child = mp.get_context("spawn").Process(target=_anneal_in_child, args=(optimizer,))
+    child.start()
+    child.join(timeout=120)
+    assert child.exitcode == 0
+    assert adapt_learning_rate(optimizer, math.nan, 20) == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_anneal_steps_that_are_not_positive_are_refused(compose_train, value):
+    with pytest.raises(ConfigError, match=rf"optim\.anneal_steps.*{value}.*> 0") as info:
+        load_validated(compose_train(["env=cartpole", f"optim.anneal_steps={value}"]))
+    assert "\n" not in str(info.value)
+
+
+def test_each_update_steps_with_the_rate_left_after_its_own_steps(compose_train, tmp_path):
+    learner, model = _learner(compose_train, tmp_path, "optim.anneal_steps=1000")
+    try:
+        updates = [learner.update(model) for _ in range(3)]
+    finally:
+        learner.close()
+    learned = 0
+    for update in updates:
+        learned += update.steps
+        assert update.learning_rate == pytest.approx(0.05 * (1 - learned / 1000))
+
+
+def test_the_parameter_server_anneals_by_the_steps_pushed(compose_train):
+    cfg = load_validated(compose_train(["env=cartpole", "optim.anneal_steps=120"]))
+    net = build_model(cfg.model, (4,), 2)
+    server = ParameterServer(cfg.model, cfg.optim, (4,), 2, net.state_dict(), None, 0)
+    grads = np.ones_like(server.pull())
+    assert server.push(grads, 30, 0)[1] == pytest.approx(cfg.optim.lr * 0.75)
+    assert server.push(grads, 30, 0)[1] == pytest.approx(cfg.optim.lr * 0.5)

@@ -183,6 +183,12 @@ def check_optim(optim: OptimConfig) -> None:
         optim.kl_target,
         "must be a number > 0 or null",
     )
+    check(
+        optim.anneal_steps is None or (is_int(optim.anneal_steps) and optim.anneal_steps > 0),
+        "optim.anneal_steps",
+        optim.anneal_steps,
+        "must be an integer > 0 or null",
+    )
     if isinstance(optim, AdamConfig):
         check(
             len(optim.betas) == 2 and all(0 <= b < 1 for b in optim.betas),

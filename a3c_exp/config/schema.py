@@ -170,6 +170,9 @@ class AdamConfig:
     # per-update policy change (mean KL, old || new) the learning rate is kept near: above
     # twice it the rate falls 1.5x, below half it rises 1.5x, never above lr; null = fixed lr
     kl_target: float | None = None
+    # env steps (all workers) over which the learning rate falls linearly from lr to zero,
+    # counted from the run's start and kept across resumes; null = no anneal
+    anneal_steps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,9 @@ class RMSpropConfig:
     # per-update policy change (mean KL, old || new) the learning rate is kept near: above
     # twice it the rate falls 1.5x, below half it rises 1.5x, never above lr; null = fixed lr
     kl_target: float | None = None
+    # env steps (all workers) over which the learning rate falls linearly from lr to zero,
+    # counted from the run's start and kept across resumes; null = no anneal
+    anneal_steps: int | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,10 @@ gradients are always computed without locks.
 
 With ``optim.kl_target`` set, the learning rate follows the policy's measured change per
 update (``adapt_learning_rate``): a shared scale on the configured rate, kept in each
-parameter group (``lr_scale``, a shared tensor) so every worker steps with the same rate.
+parameter group (``lr_scale``, a shared tensor) so every worker steps with the same rate. With
+``optim.anneal_steps`` set, the rate also falls linearly to zero over that many env steps
+learned from (``steps_learned``, a shared count in each group). Both live in the parameter
+groups, so checkpoints keep them and a resumed run continues them.
 """
 
 from __future__ import annotations
@@ -40,28 +43,51 @@ def enable_kl_control(optimizer: torch.optim.Optimizer, kl_target: float) -> Non
         group["lr_scale"] = torch.ones(()).share_memory_()
 
 
-def adapt_learning_rate(optimizer: torch.optim.Optimizer, kl: float) -> float:
-    """Move the shared learning-rate scale by one measured policy change; the rate in force.
+def enable_anneal(optimizer: torch.optim.Optimizer, anneal_steps: int) -> None:
+    """Let ``adapt_learning_rate`` lower each group's rate linearly to zero over
+    ``anneal_steps`` env steps learned from, the count shared."""
+    for group in optimizer.param_groups:
+        group["initial_lr"] = float(group["lr"])
+        group["anneal_steps"] = int(anneal_steps)
+        group["steps_learned"] = torch.zeros((), dtype=torch.int64).share_memory_()
+
+
+def anneal_factor(steps_learned: int, anneal_steps: int) -> float:
+    """The share of the configured rate left after ``steps_learned`` of ``anneal_steps``."""
+    return max(0.0, 1.0 - steps_learned / anneal_steps)
+
+
+def adapt_learning_rate(optimizer: torch.optim.Optimizer, kl: float, steps: int = 0) -> float:
+    """Move the shared learning-rate scale by one measured policy change and count the
+    update's env ``steps`` into the anneal; the rate in force for its step.
 
     ``kl`` is the mean KL(old || new) of the policy over the states of a worker's previous
     rollout, between the network it acted with and the one it pulled next (NaN: not measured).
     Above twice ``kl_target`` the scale falls by ``KL_LR_FACTOR`` (not below
     ``MIN_LR_SCALE``); below half of it, it rises by as much, up to 1: the configured rate is
     the largest step, and one update cannot move the policy much further than the target
-    before the next ones slow down. Every caller also takes the shared scale into its own
-    groups' ``lr``, so a process steps with the rate the others set. Without KL control the
-    rate stays as configured.
+    before the next ones slow down. With an anneal, the rate is then multiplied by the share
+    of ``anneal_steps`` not yet learned from (``anneal_factor``), this update's steps counted.
+    Every caller takes the shared scale and count into its own groups' ``lr``, so a process
+    steps with the rate the others set. Without either the rate stays as configured.
     """
     for group in optimizer.param_groups:
-        scale = group.get("lr_scale")
-        if scale is None:
+        if "initial_lr" not in group:
             continue
-        target = group["kl_target"]
-        if math.isfinite(kl) and kl > 2 * target:
-            scale.fill_(max(float(scale) / KL_LR_FACTOR, MIN_LR_SCALE))
-        elif math.isfinite(kl) and kl < target / 2:
-            scale.fill_(min(float(scale) * KL_LR_FACTOR, 1.0))
-        group["lr"] = group["initial_lr"] * float(scale)
+        rate = group["initial_lr"]
+        scale = group.get("lr_scale")
+        if scale is not None:
+            target = group["kl_target"]
+            if math.isfinite(kl) and kl > 2 * target:
+                scale.fill_(max(float(scale) / KL_LR_FACTOR, MIN_LR_SCALE))
+            elif math.isfinite(kl) and kl < target / 2:
+                scale.fill_(min(float(scale) * KL_LR_FACTOR, 1.0))
+            rate *= float(scale)
+        learned = group.get("steps_learned")
+        if learned is not None:
+            learned += steps
+            rate *= anneal_factor(int(learned), group["anneal_steps"])
+        group["lr"] = rate
     return float(optimizer.param_groups[0]["lr"])
 
 
@@ -104,8 +130,9 @@ def load_shared_state(optimizer: torch.optim.Optimizer, state_dict: dict[str, An
                 )
             tensor.copy_(saved[name])
     for group, saved_group in zip(optimizer.param_groups, state_dict["param_groups"], strict=True):
-        if "lr_scale" in group and "lr_scale" in saved_group:
-            group["lr_scale"].fill_(float(saved_group["lr_scale"]))
+        for shared in ("lr_scale", "steps_learned"):
+            if shared in group and shared in saved_group:
+                group[shared].fill_(saved_group[shared].item())
 
 
 def clone_state_dict(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
@@ -235,18 +262,21 @@ def build_optimizer(
     """The registered shared optimizer ``optim_cfg.name`` over ``params``, state in shared memory.
 
     Only this registry's classes are built: a config cannot make this call anything else.
-    ``kl_target`` is not the optimizer's own: it turns on ``adapt_learning_rate``.
+    ``kl_target`` and ``anneal_steps`` are not the optimizer's own: they turn on
+    ``adapt_learning_rate``'s control and anneal.
     """
     if optim_cfg.name not in OPTIMIZERS:
         raise ValueError(f"optim.name={optim_cfg.name!r}: allowed: {', '.join(OPTIMIZERS)}")
     arguments = {
         f.name: getattr(optim_cfg, f.name)
         for f in fields(optim_cfg)
-        if f.name not in ("name", "kl_target")
+        if f.name not in ("name", "kl_target", "anneal_steps")
     }
     optimizer = OPTIMIZERS[optim_cfg.name](params, **arguments)
     if optim_cfg.kl_target is not None:
         enable_kl_control(optimizer, optim_cfg.kl_target)
+    if optim_cfg.anneal_steps is not None:
+        enable_anneal(optimizer, optim_cfg.anneal_steps)
     return optimizer
 
 

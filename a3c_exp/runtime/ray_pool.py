@@ -88,14 +88,15 @@ class ParameterServer:
     ) -> tuple[np.ndarray, float]:
         """Apply one worker's flat gradients with the shared optimizer and count them with
         their rollout's env steps and episodes; the weights after it, and the learning rate
-        of the step (first adapted to the worker's measured policy change ``kl``)."""
+        of the step (first set from the worker's measured policy change ``kl`` and the steps
+        learned from, ``optim.shared.adapt_learning_rate``)."""
         start = time.perf_counter()
         flat = torch.from_numpy(np.array(grads))  # a writable copy of the store's buffer
         offset = 0
         for param in self.params:
             param.grad = flat[offset : offset + param.numel()].view_as(param)
             offset += param.numel()
-        learning_rate = adapt_learning_rate(self.optimizer, kl)
+        learning_rate = adapt_learning_rate(self.optimizer, kl, steps)
         self.optimizer.step()
         self.applied += 1
         self.env_steps += steps

@@ -368,8 +368,9 @@ def apply_update(
     """Step the shared optimizer (``None``: a skipped update) and count the update with its
     env steps and episodes, as one unit under the step lock; the learning rate of the step.
 
-    ``kl`` (the worker's measured policy change) first adapts the shared learning rate
-    (``optim.shared.adapt_learning_rate``; a no-op without ``optim.kl_target``).
+    ``kl`` (the worker's measured policy change) and ``steps`` first set the shared learning
+    rate (``optim.shared.adapt_learning_rate``; a no-op without ``optim.kl_target`` and
+    ``optim.anneal_steps``; outside the lock, Hogwild, the anneal's count may lose a step).
 
     SIGTERM is held back meanwhile, so a worker stopped here cannot have stepped without
     counting; ``counts`` (``checkpoint.COUNT_FIELDS``) is what checkpoints record, and its
@@ -381,11 +382,11 @@ def apply_update(
     learning_rate = math.nan
     try:
         if optimizer is not None and not lock_step:
-            learning_rate = adapt_learning_rate(optimizer, kl)
+            learning_rate = adapt_learning_rate(optimizer, kl, steps)
             optimizer.step()
         with lock:
             if optimizer is not None and lock_step:
-                learning_rate = adapt_learning_rate(optimizer, kl)
+                learning_rate = adapt_learning_rate(optimizer, kl, steps)
                 optimizer.step()
             kind = "applied" if optimizer is not None else "skipped"
             counts[COUNT_FIELDS.index(kind)] += 1
