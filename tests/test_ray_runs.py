@@ -1,4 +1,5 @@
-"""``runtime=ray`` through the command line: signals, resume across backends, a 2-node cluster.
+"""``runtime=ray`` through the command line: signals, resume across backends, a 2-node cluster,
+sweep jobs as Ray tasks.
 
 Every test points Ray's sockets and logs into a short temporary folder (``RAY_TMPDIR``) and
 checks that no process of a Ray it started survives it.
@@ -69,13 +70,17 @@ def _wait_for_steps(run_dir, proc, above=0, timeout=180):
     raise AssertionError(f"no training past step {above} within {timeout} s")
 
 
-def test_sigterm_on_a_run_with_its_own_ray_leaves_a_checkpoint_and_no_ray_process(
+def test_a_checkpoint_resumes_on_the_other_backend_and_sigterm_leaves_no_ray_process(
     tmp_path, ray_env
 ):
-    run_dir = tmp_path / "term"
-    proc = _start(run_dir, ray_env, "runtime=ray", "total_steps=100000000")
+    """local -> Ray (a Ray of the run's own, stopped by SIGTERM) -> local again."""
+    local_dir, ray_dir, back_dir = tmp_path / "local", tmp_path / "ray", tmp_path / "back"
+    run_train(local_dir, *BASE, "total_steps=3000", timeout=180)
+    first = load_checkpoint(local_dir / "checkpoints" / "last.ckpt")
+    resume = f"resume={local_dir / 'checkpoints' / 'last.ckpt'}"
+    proc = _start(ray_dir, ray_env, "runtime=ray", "total_steps=100000000", resume)
     try:
-        _wait_for_steps(run_dir, proc)
+        _wait_for_steps(ray_dir, proc, above=first["a3c"]["global_step"])
         ray_processes = [
             p
             for p in _descendants(proc.pid)
@@ -88,23 +93,8 @@ def test_sigterm_on_a_run_with_its_own_ray_leaves_a_checkpoint_and_no_ray_proces
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, output
-    payload = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
-    assert payload["a3c"]["global_step"] > 0
-    steps = {int(s["step"]) for s in payload["optimizer_states"][0]["state"].values()}
-    assert steps == {payload["a3c"]["updates"]}
-    time.sleep(2.0)
-    assert _alive(ray_processes) == []
-
-
-def test_a_checkpoint_resumes_on_the_other_backend(tmp_path, ray_env):
-    local_dir, ray_dir, back_dir = tmp_path / "local", tmp_path / "ray", tmp_path / "back"
-    run_train(local_dir, *BASE, "total_steps=3000", timeout=180)
-    first = load_checkpoint(local_dir / "checkpoints" / "last.ckpt")
-    # a loaded machine overshoots a budget this small, so each leg goes 3,000 steps past the last
-    more = f"total_steps={first['a3c']['global_step'] + 3000}"
-    resume = f"resume={local_dir / 'checkpoints' / 'last.ckpt'}"
-    run_train(ray_dir, *BASE, "runtime=ray", more, resume, timeout=240)
     second = load_checkpoint(ray_dir / "checkpoints" / "last.ckpt")
+    # a loaded machine overshoots a budget this small, so the last leg goes 3,000 steps past
     more = f"total_steps={second['a3c']['global_step'] + 3000}"
     run_train(back_dir, *BASE, more, f"resume={ray_dir / 'checkpoints' / 'last.ckpt'}")
     third = load_checkpoint(back_dir / "checkpoints" / "last.ckpt")
@@ -115,6 +105,8 @@ def test_a_checkpoint_resumes_on_the_other_backend(tmp_path, ray_env):
     for payload in (first, second, third):
         steps = {int(s["step"]) for s in payload["optimizer_states"][0]["state"].values()}
         assert steps == {payload["a3c"]["updates"]}  # Adam's count went on across backends
+    time.sleep(2.0)
+    assert _alive(ray_processes) == []
 
 
 def test_two_node_cluster_spreads_workers_and_survives_losing_one(tmp_path, ray_env):
@@ -152,64 +144,34 @@ def test_two_node_cluster_spreads_workers_and_survives_losing_one(tmp_path, ray_
     assert steps == sorted(steps)
 
 
-def test_hydra_ray_launcher_runs_each_sweep_job_as_a_ray_task(tmp_path, ray_env):
-    pytest.importorskip(
-        "hydra_plugins.hydra_ray_launcher",
-        reason="hydra-ray-launcher is installed with --no-deps (see README 'Running on a cluster')",
-    )
-    from a3c_exp.reporting.wandb_file import read_wandb_run
-    from a3c_exp.sweep import read_job_records
-
-    sweep_dir = tmp_path / "sweep"
-    cmd = [
-        sys.executable,
-        "-m",
-        "a3c_exp.train",
-        "--multirun",
-        "hydra/launcher=ray",
-        f"hydra.sweep.dir={sweep_dir}",
-        "env=cartpole",
-        "workers=1",
-        "loss.entropy_coef=0.01,0.001",
-        "total_steps=2000",
-        "log_every=0.5",
-        "video_every=0",
-        "target_reward=null",
-        "logger=wandb",
-    ]
-    result = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=600, env=ray_env, cwd=tmp_path
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    records = read_job_records(sweep_dir)
-    assert len(records) == 2 and all(r["status"] == "completed" for r in records)
-    runs = [read_wandb_run(sweep_dir / str(job) / "wandb") for job in (0, 1)]
-    assert len({run.run_id for run in runs}) == 2
-    assert len({run.group for run in runs}) == 1 and runs[0].group.startswith("sweep-")
-    assert "_run_job pid=" in result.stdout + result.stderr  # the jobs ran as Ray tasks
-
-
-def test_optuna_sweeper_keeps_ray_slots_busy_one_job_at_a_time(tmp_path, ray_env):
+def test_ray_launcher_runs_each_sweep_job_as_a_ray_task_keeping_its_slots_busy(tmp_path, ray_env):
+    """The Optuna sweeper over the Ray launcher: one Ray task and W&B run per job, one group,
+    and a job started only when a slot frees."""
     pytest.importorskip(
         "hydra_plugins.hydra_ray_launcher",
         reason="hydra-ray-launcher is installed with --no-deps (see README 'Running on a cluster')",
     )
     import csv
 
+    from a3c_exp.reporting.wandb_file import read_wandb_run
+
     sweep_dir = tmp_path / "sweep"
     cmd = [sys.executable, "-m", "a3c_exp.train", "--multirun", f"hydra.sweep.dir={sweep_dir}"]
     cmd += ["hydra/launcher=ray", "hydra/sweeper=a3c_optuna", "hydra.sweeper.n_trials=3"]
     cmd += ["hydra.sweeper.pruner=none", "env=cartpole", "workers=1", "total_steps=1500"]
-    cmd += ["video_every=0", "target_reward=null", "logger=none", "checkpoint_every=0"]
+    cmd += ["video_every=0", "target_reward=null", "logger=wandb", "checkpoint_every=0"]
     result = subprocess.run(
         cmd, capture_output=True, text=True, timeout=600, env=ray_env, cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 job slots" in result.stdout + result.stderr  # 2 CPUs, 1 a job
+    assert "_run_job pid=" in result.stdout + result.stderr  # the jobs ran as Ray tasks
     with open(sweep_dir / "schedule.csv", newline="") as handle:
         jobs = list(csv.DictReader(handle))
     assert [r["status"] for r in jobs] == ["completed"] * 3
     first_end = min(float(r["ended_at"]) for r in jobs)
     third = max(jobs, key=lambda r: float(r["started_at"]))
     assert float(third["started_at"]) >= first_end  # started when a slot freed, not before
-    assert "_run_job pid=" in result.stdout + result.stderr  # the jobs ran as Ray tasks
+    runs = [read_wandb_run(sweep_dir / str(job) / "wandb") for job in (0, 1, 2)]
+    assert len({run.run_id for run in runs}) == 3
+    assert len({run.group for run in runs}) == 1 and runs[0].group.startswith("sweep-")

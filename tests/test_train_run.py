@@ -14,6 +14,7 @@ import torch
 
 from a3c_exp.algo.module import A3CModule
 from a3c_exp.checkpoint import load_checkpoint
+from a3c_exp.reporting.wandb_file import read_wandb_run
 from tests.helpers import cli_env, read_metrics, run_train
 
 pytestmark = pytest.mark.slow
@@ -26,8 +27,9 @@ def smoke_run(tmp_path_factory):
     return run_dir, result
 
 
-def test_smoke_run_writes_checkpoint_and_curve(smoke_run):
+def test_smoke_run_writes_checkpoint_and_curve_and_no_wandb_files(smoke_run):
     run_dir, result = smoke_run
+    assert not (run_dir / "wandb").exists()  # cartpole_smoke runs with logger=none
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert list((run_dir / "checkpoints").glob("step-*.ckpt"))
     rows = read_metrics(run_dir)
@@ -151,8 +153,10 @@ def _descendants_alive(proc: psutil.Process) -> list[psutil.Process]:
         return []
 
 
-@pytest.mark.parametrize("env_name", ["cartpole", "doom"])
-def test_sigint_ends_run_with_checkpoint_and_no_child_left(tmp_path, env_name):
+@pytest.mark.parametrize(
+    ("env_name", "stop_signal"), [("cartpole", signal.SIGTERM), ("doom", signal.SIGINT)]
+)
+def test_a_stop_signal_ends_run_with_checkpoint_and_no_child_left(tmp_path, env_name, stop_signal):
     run_dir = tmp_path / "interrupted"
     cmd = [
         sys.executable,
@@ -183,7 +187,7 @@ def test_sigint_ends_run_with_checkpoint_and_no_child_left(tmp_path, env_name):
         time.sleep(0.5)
     children = _descendants_alive(parent)
     assert len(children) >= 2  # the workers (and, for Doom, their engines)
-    os.kill(proc.pid, signal.SIGINT)
+    os.kill(proc.pid, stop_signal)
     output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 130, output
     assert "stop_reason=interrupted" in output
@@ -214,17 +218,26 @@ def _alive_after(processes: list[psutil.Process], timeout: float) -> list[psutil
     return left
 
 
-def test_resume_latest_continues_in_the_same_run_directory(tmp_path):
+def test_resume_latest_continues_in_the_same_run_directory_and_wandb_run(tmp_path):
     run_dir = tmp_path / "continued"
-    run_train(run_dir, "experiment=cartpole_smoke")
+    run_train(run_dir, "experiment=cartpole_smoke", "logger=wandb")
     first = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["a3c"]
-    run_train(run_dir, "experiment=cartpole_smoke", "total_steps=6000", "resume=latest")
+    run_train(
+        run_dir, "experiment=cartpole_smoke", "logger=wandb", "total_steps=6000", "resume=latest"
+    )
     rows = read_metrics(run_dir)
     steps = [int(r["global_step"]) for r in rows]
     assert steps == sorted(steps) and steps[-1] >= 6000  # one curve, no reset, no jump back
     after = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["a3c"]
     assert after["episodes"] > first["episodes"] and after["updates"] > first["updates"]
     assert after["elapsed"] > first["elapsed"]
+    files = sorted((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(files) == 2
+    first_run, second_run = (read_wandb_run(path) for path in files)
+    assert first_run.run_id == second_run.run_id  # one W&B run, continued
+    first_steps = [row["global_step"] for row in first_run.history if "global_step" in row]
+    second_steps = [row["global_step"] for row in second_run.history if "global_step" in row]
+    assert second_steps[0] >= first_steps[-1] and second_steps[-1] >= 6000
 
 
 def test_corrupt_resume_checkpoint_is_one_line_error(tmp_path):
