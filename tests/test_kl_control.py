@@ -41,9 +41,10 @@ def test_policy_change_is_the_mean_kl_from_old_to_new_over_states():
     assert float(policy_change(old + 3.0, old)) == pytest.approx(0.0, abs=1e-7)  # logits' offset
 
 
-def _optimizer(kl_target, config=AdamConfig, lr=0.1, anneal_steps=None):
+def _optimizer(kl_target, config=AdamConfig, lr=0.1, anneal_steps=None, anneal_to=0.0):
     param = torch.nn.Parameter(torch.zeros(3))
-    return build_optimizer(config(lr=lr, kl_target=kl_target, anneal_steps=anneal_steps), [param])
+    cfg = config(lr=lr, kl_target=kl_target, anneal_steps=anneal_steps, anneal_to=anneal_to)
+    return build_optimizer(cfg, [param])
 
 
 @pytest.mark.parametrize("config", [AdamConfig, RMSpropConfig])
@@ -154,6 +155,14 @@ def test_the_anneal_lowers_the_rate_linearly_to_zero_over_the_steps_learned(conf
     assert optimizer.param_groups[0]["lr"] == 0.0
 
 
+@pytest.mark.parametrize("config", [AdamConfig, RMSpropConfig])
+def test_the_anneal_ends_at_anneal_to_of_the_rate_and_stays_there(config):
+    optimizer = _optimizer(None, config, anneal_steps=100, anneal_to=0.2)
+    assert adapt_learning_rate(optimizer, math.nan, 50) == pytest.approx(0.1 * 0.6)
+    assert adapt_learning_rate(optimizer, math.nan, 50) == pytest.approx(0.1 * 0.2)
+    assert adapt_learning_rate(optimizer, math.nan, 500) == pytest.approx(0.1 * 0.2)
+
+
 def test_the_anneal_scales_the_rate_the_kl_control_sets():
     optimizer = _optimizer(0.01, anneal_steps=100)
     assert adapt_learning_rate(optimizer, 1.0, 50) == pytest.approx(0.1 / KL_LR_FACTOR * 0.5)
@@ -189,6 +198,22 @@ def test_anneal_steps_that_are_not_positive_are_refused(compose_train, value):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["optim.anneal_steps=100", "optim.anneal_to=1.0"], r"optim\.anneal_to.*1\.0.*\[0, 1\)"),
+        (["optim.anneal_steps=100", "optim.anneal_to=-0.1"], r"optim\.anneal_to.*-0\.1.*\[0, 1\)"),
+        (["optim.anneal_to=0.1"], r"optim\.anneal_to.*0\.1.*only with optim\.anneal_steps"),
+    ],
+)
+def test_an_anneal_end_out_of_range_or_without_an_anneal_is_refused(
+    compose_train, overrides, message
+):
+    with pytest.raises(ConfigError, match=message) as info:
+        load_validated(compose_train(["env=cartpole", *overrides]))
+    assert "\n" not in str(info.value)
+
+
 def test_each_update_steps_with_the_rate_left_after_its_own_steps(compose_train, tmp_path):
     learner, model = _learner(compose_train, tmp_path, "optim.anneal_steps=1000")
     try:
@@ -199,6 +224,17 @@ def test_each_update_steps_with_the_rate_left_after_its_own_steps(compose_train,
     for update in updates:
         learned += update.steps
         assert update.learning_rate == pytest.approx(0.05 * (1 - learned / 1000))
+
+
+def test_a_learner_anneals_to_the_configured_share(compose_train, tmp_path):
+    learner, model = _learner(
+        compose_train, tmp_path, "optim.anneal_steps=10", "optim.anneal_to=0.25"
+    )
+    try:
+        rates = [learner.update(model).learning_rate for _ in range(2)]
+    finally:
+        learner.close()
+    assert rates == pytest.approx([0.05 * 0.25] * 2)
 
 
 def test_the_parameter_server_anneals_by_the_steps_pushed(compose_train):

@@ -189,6 +189,18 @@ def check_optim(optim: OptimConfig) -> None:
         optim.anneal_steps,
         "must be an integer > 0 or null",
     )
+    check(
+        0 <= optim.anneal_to < 1,
+        "optim.anneal_to",
+        optim.anneal_to,
+        "must be a share of the rate in [0, 1)",
+    )
+    check(
+        optim.anneal_to == 0 or optim.anneal_steps is not None,
+        "optim.anneal_to",
+        optim.anneal_to,
+        "applies only with optim.anneal_steps set (the anneal's length in env steps)",
+    )
     if isinstance(optim, AdamConfig):
         check(
             len(optim.betas) == 2 and all(0 <= b < 1 for b in optim.betas),

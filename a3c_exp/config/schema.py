@@ -170,9 +170,11 @@ class AdamConfig:
     # per-update policy change (mean KL, old || new) the learning rate is kept near: above
     # twice it the rate falls 1.5x, below half it rises 1.5x, never above lr; null = fixed lr
     kl_target: float | None = None
-    # env steps (all workers) over which the learning rate falls linearly from lr to zero,
-    # counted from the run's start and kept across resumes; null = no anneal
+    # env steps (all workers) over which the learning rate falls linearly from lr to
+    # anneal_to x lr, counted from the run's start and kept across resumes; null = no anneal
     anneal_steps: int | None = None
+    # the share of lr the anneal ends at and keeps after anneal_steps (0 = the rate ends at zero)
+    anneal_to: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -189,9 +191,11 @@ class RMSpropConfig:
     # per-update policy change (mean KL, old || new) the learning rate is kept near: above
     # twice it the rate falls 1.5x, below half it rises 1.5x, never above lr; null = fixed lr
     kl_target: float | None = None
-    # env steps (all workers) over which the learning rate falls linearly from lr to zero,
-    # counted from the run's start and kept across resumes; null = no anneal
+    # env steps (all workers) over which the learning rate falls linearly from lr to
+    # anneal_to x lr, counted from the run's start and kept across resumes; null = no anneal
     anneal_steps: int | None = None
+    # the share of lr the anneal ends at and keeps after anneal_steps (0 = the rate ends at zero)
+    anneal_to: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ gradients are always computed without locks.
 With ``optim.kl_target`` set, the learning rate follows the policy's measured change per
 update (``adapt_learning_rate``): a shared scale on the configured rate, kept in each
 parameter group (``lr_scale``, a shared tensor) so every worker steps with the same rate. With
-``optim.anneal_steps`` set, the rate also falls linearly to zero over that many env steps
-learned from (``steps_learned``, a shared count in each group). Both live in the parameter
+``optim.anneal_steps`` set, the rate also falls linearly to ``optim.anneal_to`` of itself (zero
+by default) over that many env steps learned from (``steps_learned``, a shared count in each
+group), and stays there. Both live in the parameter
 groups, so checkpoints keep them and a resumed run continues them.
 """
 
@@ -43,18 +44,23 @@ def enable_kl_control(optimizer: torch.optim.Optimizer, kl_target: float) -> Non
         group["lr_scale"] = torch.ones(()).share_memory_()
 
 
-def enable_anneal(optimizer: torch.optim.Optimizer, anneal_steps: int) -> None:
-    """Let ``adapt_learning_rate`` lower each group's rate linearly to zero over
-    ``anneal_steps`` env steps learned from, the count shared."""
+def enable_anneal(
+    optimizer: torch.optim.Optimizer, anneal_steps: int, anneal_to: float = 0.0
+) -> None:
+    """Let ``adapt_learning_rate`` lower each group's rate linearly to ``anneal_to`` of itself
+    over ``anneal_steps`` env steps learned from, the count shared."""
     for group in optimizer.param_groups:
         group["initial_lr"] = float(group["lr"])
         group["anneal_steps"] = int(anneal_steps)
+        group["anneal_to"] = float(anneal_to)
         group["steps_learned"] = torch.zeros((), dtype=torch.int64).share_memory_()
 
 
-def anneal_factor(steps_learned: int, anneal_steps: int) -> float:
-    """The share of the configured rate left after ``steps_learned`` of ``anneal_steps``."""
-    return max(0.0, 1.0 - steps_learned / anneal_steps)
+def anneal_factor(steps_learned: int, anneal_steps: int, anneal_to: float = 0.0) -> float:
+    """The share of the configured rate left after ``steps_learned`` of ``anneal_steps``: from 1
+    down to ``anneal_to`` in a straight line, then ``anneal_to``."""
+    done = min(1.0, steps_learned / anneal_steps)
+    return 1.0 - (1.0 - anneal_to) * done
 
 
 def adapt_learning_rate(optimizer: torch.optim.Optimizer, kl: float, steps: int = 0) -> float:
@@ -86,7 +92,7 @@ def adapt_learning_rate(optimizer: torch.optim.Optimizer, kl: float, steps: int 
         learned = group.get("steps_learned")
         if learned is not None:
             learned += steps
-            rate *= anneal_factor(int(learned), group["anneal_steps"])
+            rate *= anneal_factor(int(learned), group["anneal_steps"], group["anneal_to"])
         group["lr"] = rate
     return float(optimizer.param_groups[0]["lr"])
 
@@ -262,7 +268,7 @@ def build_optimizer(
     """The registered shared optimizer ``optim_cfg.name`` over ``params``, state in shared memory.
 
     Only this registry's classes are built: a config cannot make this call anything else.
-    ``kl_target`` and ``anneal_steps`` are not the optimizer's own: they turn on
+    ``kl_target``, ``anneal_steps`` and ``anneal_to`` are not the optimizer's own: they turn on
     ``adapt_learning_rate``'s control and anneal.
     """
     if optim_cfg.name not in OPTIMIZERS:
@@ -270,13 +276,13 @@ def build_optimizer(
     arguments = {
         f.name: getattr(optim_cfg, f.name)
         for f in fields(optim_cfg)
-        if f.name not in ("name", "kl_target", "anneal_steps")
+        if f.name not in ("name", "kl_target", "anneal_steps", "anneal_to")
     }
     optimizer = OPTIMIZERS[optim_cfg.name](params, **arguments)
     if optim_cfg.kl_target is not None:
         enable_kl_control(optimizer, optim_cfg.kl_target)
     if optim_cfg.anneal_steps is not None:
-        enable_anneal(optimizer, optim_cfg.anneal_steps)
+        enable_anneal(optimizer, optim_cfg.anneal_steps, optim_cfg.anneal_to)
     return optimizer
 
 
