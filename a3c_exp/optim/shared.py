@@ -12,8 +12,8 @@ update (``adapt_learning_rate``): a shared scale on the configured rate, kept in
 parameter group (``lr_scale``, a shared tensor) so every worker steps with the same rate. With
 ``optim.anneal_steps`` set, the rate also falls linearly to ``optim.anneal_to`` of itself (zero
 by default) over that many env steps learned from (``steps_learned``, a shared count in each
-group), and stays there. Both live in the parameter
-groups, so checkpoints keep them and a resumed run continues them.
+group), and stays there. Both live in the parameter groups, so checkpoints keep them and a
+resumed run continues them.
 """
 
 from __future__ import annotations
