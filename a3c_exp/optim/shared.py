@@ -44,9 +44,7 @@ def enable_kl_control(optimizer: torch.optim.Optimizer, kl_target: float) -> Non
         group["lr_scale"] = torch.ones(()).share_memory_()
 
 
-def enable_anneal(
-    optimizer: torch.optim.Optimizer, anneal_steps: int, anneal_to: float = 0.0
-) -> None:
+def enable_anneal(optimizer: torch.optim.Optimizer, anneal_steps: int, anneal_to: float) -> None:
     """Let ``adapt_learning_rate`` lower each group's rate linearly to ``anneal_to`` of itself
     over ``anneal_steps`` env steps learned from, the count shared."""
     for group in optimizer.param_groups:
@@ -56,7 +54,7 @@ def enable_anneal(
         group["steps_learned"] = torch.zeros((), dtype=torch.int64).share_memory_()
 
 
-def anneal_factor(steps_learned: int, anneal_steps: int, anneal_to: float = 0.0) -> float:
+def anneal_factor(steps_learned: int, anneal_steps: int, anneal_to: float) -> float:
     """The share of the configured rate left after ``steps_learned`` of ``anneal_steps``: from 1
     down to ``anneal_to`` in a straight line, then ``anneal_to``."""
     done = min(1.0, steps_learned / anneal_steps)
@@ -73,7 +71,7 @@ def adapt_learning_rate(optimizer: torch.optim.Optimizer, kl: float, steps: int 
     ``MIN_LR_SCALE``); below half of it, it rises by as much, up to 1: the configured rate is
     the largest step, and one update cannot move the policy much further than the target
     before the next ones slow down. With an anneal, the rate is then multiplied by the share
-    of ``anneal_steps`` not yet learned from (``anneal_factor``), this update's steps counted.
+    ``anneal_factor`` leaves after the steps learned from, this update's steps counted.
     Every caller takes the shared scale and count into its own groups' ``lr``, so a process
     steps with the rate the others set. Without either the rate stays as configured.
     """
