@@ -160,3 +160,43 @@ def test_layer_norm_makes_the_features_blind_to_a_shift_of_all_fc_outputs():
             assert torch.allclose(before, after, atol=1e-4) and (after > 0).float().mean() > 0.3
         else:
             assert (after > 0).float().mean() < (before > 0).float().mean()
+
+
+def test_separate_critic_gives_the_value_its_own_trunk():
+    torch.manual_seed(0)
+    net = ConvLSTMActorCritic([1, 42, 42], 3, separate_critic=True)
+    obs = torch.randint(0, 255, (5, 2, 1, 42, 42), dtype=torch.uint8)
+    state = tuple(torch.randn_like(s) for s in net.initial_state(2))
+    assert state[0].shape == (1, 2, 2 * net.lstm_size)  # both LSTMs' states, side by side
+    logits, values = net.forward_sequence(obs, state, torch.zeros(5, 2, dtype=torch.bool))
+    policy_side = [*net.encoder.parameters(), *net.lstm.parameters(), *net.policy_head.parameters()]
+    value_side = [
+        *net.critic_encoder.parameters(),
+        *net.critic_lstm.parameters(),
+        *net.value_head.parameters(),
+    ]
+    value_grads = torch.autograd.grad(values.sum(), policy_side + value_side, allow_unused=True)
+    logit_grads = torch.autograd.grad(logits.sum(), policy_side + value_side, allow_unused=True)
+    n = len(policy_side)
+    assert all(g is None for g in value_grads[:n]) and all(g is not None for g in value_grads[n:])
+    assert all(g is not None for g in logit_grads[:n]) and all(g is None for g in logit_grads[n:])
+
+
+@pytest.mark.parametrize("lstm_size", [256, 0])
+def test_separate_critic_sequence_matches_step_by_step(lstm_size):
+    torch.manual_seed(0)
+    net = ConvLSTMActorCritic([1, 42, 42], 3, lstm_size=lstm_size, separate_critic=True)
+    dones = _random_dones(8, 3, 0.3, seed=3)
+    obs = torch.randint(0, 256, (8, 3, 1, 42, 42), dtype=torch.uint8)
+    if lstm_size:
+        state = tuple(torch.randn_like(s) for s in net.initial_state(3))
+        ref_logits, ref_values = step_by_step(net, obs, state, dones)
+    else:
+        assert net.initial_state(3) == ()
+        state = ()
+        ref = [net(obs[t], ()) for t in range(8)]
+        ref_logits = torch.stack([r[0] for r in ref])
+        ref_values = torch.stack([r[1] for r in ref])
+    logits, values = net.forward_sequence(obs, state, dones)
+    torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(values, ref_values, atol=1e-5, rtol=1e-5)

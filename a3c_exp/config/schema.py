@@ -145,6 +145,10 @@ class ConvLSTMConfig:
     # zero mean and unit variance (then a learned gain and bias), so the LSTM's input cannot
     # drift as a whole with one update of the layers below
     layer_norm: bool = False
+    # the value on a trunk of its own (a second copy of the convs, fc and LSTM): the value loss
+    # no longer moves the policy's layers, nor a change of the policy's features the value;
+    # about twice the network's cost per step
+    separate_critic: bool = False
 
 
 @dataclass(frozen=True)

@@ -28,59 +28,85 @@ if TYPE_CHECKING:
 
 
 class ActorCritic(nn.Module):
-    """Shared encoder, optional LSTM core, softmax policy head and scalar value head."""
+    """Shared encoder, optional LSTM core, softmax policy head and scalar value head.
 
-    def __init__(self, encoder: nn.Module, feature_size: int, n_actions: int, lstm_size: int):
+    With a ``critic_encoder`` the value has a trunk of its own (that encoder and, when the
+    network has one, its own LSTM of the same size): no gradient of the value loss reaches the
+    policy's layers, and a change of the policy's features cannot move the value. The
+    recurrent state then holds both LSTMs' states side by side (policy first) in one ``(h, c)``
+    pair, so every caller carries it as it carries the shared network's.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        feature_size: int,
+        n_actions: int,
+        lstm_size: int,
+        critic_encoder: nn.Module | None = None,
+    ):
         super().__init__()
         self.encoder = encoder
         self.lstm_size = int(lstm_size)
-        self.lstm = nn.LSTM(feature_size, lstm_size) if lstm_size > 0 else None
+        self.lstm = _lstm(feature_size, lstm_size)
         core_size = lstm_size if lstm_size > 0 else feature_size
         self.policy_head = nn.Linear(core_size, n_actions)
         self.value_head = nn.Linear(core_size, 1)
+        self.critic_encoder = critic_encoder
+        self.critic_lstm = _lstm(feature_size, lstm_size) if critic_encoder is not None else None
         # As in the tutorial: small policy weights (near-uniform first policy), unit-scale value.
         nn.init.orthogonal_(self.policy_head.weight, gain=0.01)
         nn.init.zeros_(self.policy_head.bias)
         nn.init.orthogonal_(self.value_head.weight, gain=1.0)
         nn.init.zeros_(self.value_head.bias)
-        if self.lstm is not None:
-            for name, param in self.lstm.named_parameters():
-                if "bias" in name:
-                    nn.init.zeros_(param)
 
     @property
     def is_recurrent(self) -> bool:
         """Whether the network carries a state from step to step."""
         return self.lstm is not None
 
+    def _trunks(self) -> list[tuple[nn.Module, nn.LSTM | None]]:
+        """(encoder, LSTM) of the policy, then of the value when it has its own."""
+        trunks = [(self.encoder, self.lstm)]
+        if self.critic_encoder is not None:
+            trunks.append((self.critic_encoder, self.critic_lstm))
+        return trunks
+
     def initial_state(self, batch_size: int = 1) -> RecurrentState:
-        """Zero state for ``batch_size`` envs: ``(h, c)`` each ``(1, B, H)``, or ``()``."""
+        """Zero state for ``batch_size`` envs: ``(h, c)`` each ``(1, B, H x trunks)``, or ``()``."""
         if self.lstm is None:
             return ()
-        zeros = torch.zeros(1, batch_size, self.lstm_size)
+        zeros = torch.zeros(1, batch_size, self.lstm_size * len(self._trunks()))
         return (zeros, zeros.clone())
-
-    def _heads(self, core: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.policy_head(core), self.value_head(core).squeeze(-1)
 
     def forward(
         self, obs: torch.Tensor, state: RecurrentState
     ) -> tuple[torch.Tensor, torch.Tensor, RecurrentState]:
         """One step for a batch: ``obs (B, ...)`` -> logits ``(B, A)``, value ``(B,)``, state."""
-        features = self.encoder(obs)
-        if self.lstm is None:
-            return (*self._heads(features), ())
-        # One step through the LSTM's own weights with the fused cell kernel: about 3x cheaper
-        # than nn.LSTM on a length-1 sequence, which pays a per-call setup cost.
-        h, c = torch.lstm_cell(
-            features,
-            (state[0][0], state[1][0]),
-            self.lstm.weight_ih_l0,
-            self.lstm.weight_hh_l0,
-            self.lstm.bias_ih_l0,
-            self.lstm.bias_hh_l0,
-        )
-        return (*self._heads(h), (h.unsqueeze(0), c.unsqueeze(0)))
+        cores, hs, cs = [], [], []
+        for k, (encoder, lstm) in enumerate(self._trunks()):
+            features = encoder(obs)
+            if lstm is None:
+                cores.append(features)
+                continue
+            part = slice(k * self.lstm_size, (k + 1) * self.lstm_size)
+            # One step through the LSTM's own weights with the fused cell kernel: about 3x
+            # cheaper than nn.LSTM on a length-1 sequence, which pays a per-call setup cost.
+            h, c = torch.lstm_cell(
+                features,
+                (state[0][0][:, part], state[1][0][:, part]),
+                lstm.weight_ih_l0,
+                lstm.weight_hh_l0,
+                lstm.bias_ih_l0,
+                lstm.bias_hh_l0,
+            )
+            cores.append(h)
+            hs.append(h)
+            cs.append(c)
+        logits, value = self.policy_head(cores[0]), self.value_head(cores[-1]).squeeze(-1)
+        if not hs:
+            return logits, value, ()
+        return logits, value, (_side_by_side(hs).unsqueeze(0), _side_by_side(cs).unsqueeze(0))
 
     def forward_sequence(
         self, obs: torch.Tensor, state: RecurrentState, dones: torch.Tensor
@@ -92,21 +118,41 @@ class ActorCritic(nn.Module):
         every episode fragment of the rollout side by side (see :func:`episode_fragments`).
         """
         steps, batch = dones.shape
-        features = self.encoder(obs.flatten(0, 1))
-        if self.lstm is None:
-            logits, values = self._heads(features)
-            return logits.view(steps, batch, -1), values.view(steps, batch)
-        fragments = episode_fragments(dones)
-        # one extra all-zero feature row pads the fragments shorter than the longest
-        padded_features = torch.cat([features, features.new_zeros(1, features.shape[1])])
-        h0 = features.new_zeros(1, fragments.count, self.lstm_size)
-        c0 = torch.zeros_like(h0)
-        # fragments that open the rollout continue the carried state; the others start at zero
-        h0 = h0.index_copy(1, fragments.carried, state[0])
-        c0 = c0.index_copy(1, fragments.carried, state[1])
-        out, _ = self.lstm(padded_features[fragments.gather], (h0, c0))
-        core = out.reshape(-1, self.lstm_size)[fragments.scatter].view(steps, batch, -1)
-        return self._heads(core)
+        frames = obs.flatten(0, 1)
+        fragments = episode_fragments(dones) if self.lstm is not None else None
+        cores = []
+        for k, (encoder, lstm) in enumerate(self._trunks()):
+            features = encoder(frames)
+            if lstm is None or fragments is None:
+                cores.append(features.view(steps, batch, -1))
+                continue
+            part = slice(k * self.lstm_size, (k + 1) * self.lstm_size)
+            # one extra all-zero feature row pads the fragments shorter than the longest
+            padded = torch.cat([features, features.new_zeros(1, features.shape[1])])
+            h0 = features.new_zeros(1, fragments.count, self.lstm_size)
+            c0 = torch.zeros_like(h0)
+            # fragments that open the rollout continue the carried state; the others start at 0
+            h0 = h0.index_copy(1, fragments.carried, state[0][..., part])
+            c0 = c0.index_copy(1, fragments.carried, state[1][..., part])
+            out, _ = lstm(padded[fragments.gather], (h0, c0))
+            cores.append(out.reshape(-1, self.lstm_size)[fragments.scatter].view(steps, batch, -1))
+        return self.policy_head(cores[0]), self.value_head(cores[-1]).squeeze(-1)
+
+
+def _lstm(feature_size: int, lstm_size: int) -> nn.LSTM | None:
+    """The core LSTM (biases zeroed, as in the tutorial), or None for ``lstm_size`` 0."""
+    if lstm_size <= 0:
+        return None
+    lstm = nn.LSTM(feature_size, lstm_size)
+    for name, param in lstm.named_parameters():
+        if "bias" in name:
+            nn.init.zeros_(param)
+    return lstm
+
+
+def _side_by_side(parts: list[torch.Tensor]) -> torch.Tensor:
+    """The trunks' states joined along the hidden axis (no copy for a single trunk)."""
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
 
 
 @dataclass(frozen=True)
@@ -248,7 +294,9 @@ class ConvLSTMActorCritic(ActorCritic):
     """The tutorial's network: conv(16, 8x8, /4) -> conv(32, 4x4, /2) -> fc 256 -> LSTM 256.
 
     It is also the A3C paper's Atari network (Mnih et al. 2016: the same convs and fc 256; with
-    the LSTM for "A3C LSTM", ``lstm_size: 0`` for "A3C FF").
+    the LSTM for "A3C LSTM", ``lstm_size: 0`` for "A3C FF"). ``separate_critic``: the value
+    gets a second copy of the convs, fc and LSTM (see :class:`ActorCritic`), at about twice
+    the network's cost per step.
     """
 
     def __init__(
@@ -264,24 +312,30 @@ class ConvLSTMActorCritic(ActorCritic):
         game_variables: int = 0,
         activation: str = "relu",
         layer_norm: bool = False,
+        separate_critic: bool = False,
     ):
         if len(obs_shape) != 3:
             raise ValueError(
                 f"model=conv_lstm needs image observations (C, H, W), got {tuple(obs_shape)}; "
                 "use model=mlp for vector observations"
             )
-        encoder = ConvEncoder(
-            obs_shape,
-            channels,
-            kernel_sizes,
-            strides,
-            fc_size,
-            obs_normalization,
-            game_variables,
-            activation,
-            layer_norm,
-        )
-        super().__init__(encoder, encoder.output_size, n_actions, lstm_size)
+
+        def conv_encoder() -> ConvEncoder:
+            return ConvEncoder(
+                obs_shape,
+                channels,
+                kernel_sizes,
+                strides,
+                fc_size,
+                obs_normalization,
+                game_variables,
+                activation,
+                layer_norm,
+            )
+
+        encoder = conv_encoder()
+        critic_encoder = conv_encoder() if separate_critic else None
+        super().__init__(encoder, encoder.output_size, n_actions, lstm_size, critic_encoder)
 
 
 class MLPActorCritic(ActorCritic):
