@@ -6,10 +6,13 @@ not Lightning (which costs a worker ~175 MB of resident memory).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import dataclasses
+from typing import TYPE_CHECKING, Any
 
 import torch
+from torch import nn
 
+from a3c_exp.algo.anchor import FeatureAnchor
 from a3c_exp.algo.losses import LossTerms, a3c_loss, policy_change
 from a3c_exp.algo.rollout import Rollout
 from a3c_exp.models import ActorCritic
@@ -19,11 +22,24 @@ if TYPE_CHECKING:
 
 
 def rollout_loss(
-    net: ActorCritic, rollout: Rollout, loss: LossConfig
+    net: ActorCritic, rollout: Rollout, loss: LossConfig, anchor: FeatureAnchor | None = None
 ) -> tuple[LossTerms, torch.Tensor]:
     """Run ``net`` over a whole rollout (all its envs) in one batched pass: the A3C loss terms,
-    and the policy's logits at each step (detached), to compare a later network's with."""
-    logits, values = net.forward_sequence(rollout.obs, rollout.initial_state, rollout.dones)
+    and the policy's logits at each step (detached), to compare a later network's with.
+
+    With an ``anchor``, the policy encoder's features of that same pass drift from the
+    anchor's (``loss.anchor_coef`` times it is added to the total)."""
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def keep(module: nn.Module, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        seen.append((inputs[0], output))
+
+    hook = net.encoder.register_forward_hook(keep) if anchor is not None else None
+    try:
+        logits, values = net.forward_sequence(rollout.obs, rollout.initial_state, rollout.dones)
+    finally:
+        if hook is not None:
+            hook.remove()
     terms = a3c_loss(
         logits,
         values,
@@ -39,6 +55,11 @@ def rollout_loss(
         value_target=loss.value_target,
         normalize_advantages=loss.normalize_advantages,
     )
+    if anchor is not None:
+        drift = anchor.drift(*seen[0])
+        terms = dataclasses.replace(
+            terms, total=terms.total + loss.anchor_coef * drift, feature_drift=drift
+        )
     return terms, logits.detach()
 
 

@@ -170,6 +170,8 @@ def check_loss(loss: LossConfig) -> None:
         f"allowed: {', '.join(VALUE_TARGETS)}",
     )
     check(loss.max_grad_norm > 0, "loss.max_grad_norm", loss.max_grad_norm, "must be > 0")
+    check(loss.anchor_coef >= 0, "loss.anchor_coef", loss.anchor_coef, "must be >= 0")
+    check(0 <= loss.anchor_decay < 1, "loss.anchor_decay", loss.anchor_decay, "must be in [0, 1)")
 
 
 def check_optim(optim: OptimConfig) -> None:

@@ -36,6 +36,7 @@ CSV_FIELDS = [
     "Losses/Grad Norm",
     "Losses/Var Norm",
     "Losses/KL",
+    "Losses/Feature Drift",
     "Faults/Skipped updates",
     "Faults/Non-finite rewards",
     "Faults/Worker restarts",

@@ -5,8 +5,9 @@ global network is reached, behind the three calls of ``GlobalModel``: shared mem
 step lock in a local worker process (``SharedGlobalModel``, this module), a parameter-server
 actor on Ray (``a3c_exp.runtime.ray_pool``).
 
-Loop: copy global weights into the local net (with ``optim.kl_target``, then measure how far
-the policy moved on the previous rollout since the net that collected it); roll out
+Loop: copy global weights into the local net (with ``loss.anchor_coef``, move the worker's
+moving average of the encoder toward them, ``a3c_exp.algo.anchor``; with ``optim.kl_target``,
+measure how far the policy moved on the previous rollout since the net that collected it); roll out
 ``rollout_len`` steps of each of its ``envs_per_worker`` envs (acting for all of them in one
 batched pass, LSTM state carried across rollouts); compute the loss of the whole rollout in
 one batched pass; clip gradients; hand them to the global parameters; step the shared optimizer
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
+from a3c_exp.algo.anchor import FeatureAnchor
 from a3c_exp.algo.learning import rollout_loss, rollout_policy_change
 from a3c_exp.algo.rollout import EpisodeRecorder, Rollout, RolloutCollector
 from a3c_exp.checkpoint import COUNT_FIELDS
@@ -242,6 +244,8 @@ class Learner:
             )
             # the last rollout learned from and the policy's logits on it then (measure_kl)
             self._previous: tuple[Rollout, torch.Tensor] | None = None
+            # the moving average of the encoder (loss.anchor_coef), from the first pull on
+            self.anchor: FeatureAnchor | None = None
         except BaseException:
             self.close()
             raise
@@ -251,6 +255,11 @@ class Learner:
         spec, local, collector = self.spec, self.local, self.collector
         t_sync = time.perf_counter()
         model.pull(local)
+        if spec.loss.anchor_coef > 0:
+            if self.anchor is None:
+                self.anchor = FeatureAnchor(local.encoder, spec.loss.anchor_decay)
+            else:
+                self.anchor.follow(local.encoder)
         kl = math.nan
         if self._previous is not None:
             kl = rollout_policy_change(local, *self._previous)
@@ -258,7 +267,7 @@ class Learner:
         env_before = collector.env_seconds
         rollout = collector.collect()
         t_learn = time.perf_counter()
-        terms, logits = rollout_loss(local, rollout, spec.loss)
+        terms, logits = rollout_loss(local, rollout, spec.loss, self.anchor)
         local.zero_grad(set_to_none=True)
         terms.total.backward()
         grad_norm = float(
@@ -292,6 +301,9 @@ class Learner:
             skipped=skipped,
             kl=kl,
             learning_rate=learning_rate,
+            feature_drift=math.nan
+            if terms.feature_drift is None
+            else float(terms.feature_drift.detach()) / n,
             # wall seconds per phase of this update (the worker is single-threaded)
             timing={
                 "sync": t_rollout - t_sync,
