@@ -43,8 +43,8 @@ class Update:
     # acted with to the one it pulled for this update (NaN: not measured, optim.kl_target null)
     kl: float = float("nan")
     learning_rate: float = float("nan")  # the rate this update was stepped with (NaN: skipped)
-    # per env step, the features' drift from the anchor's (NaN: loss.anchor_coef 0)
-    feature_drift: float = float("nan")
+    # per env step, the distance from the anchor (loss.anchor_on; NaN: loss.anchor_coef 0)
+    anchor_drift: float = float("nan")
     timing: dict[str, float] = field(default_factory=dict)  # seconds per phase (TIMING_PHASES)
     videos: tuple[str, ...] = ()  # GIFs written since the last update
 

@@ -1,5 +1,6 @@
-"""``loss.anchor_coef``: the encoder's features are pulled toward those of a moving average of
-its weights that each worker keeps from the weights it pulls (``a3c_exp.algo.anchor``)."""
+"""``loss.anchor_coef``: the encoder's features, or the policy, are pulled toward those of a
+moving average of the network's weights that each worker keeps from the weights it pulls
+(``a3c_exp.algo.anchor``)."""
 
 import copy
 import math
@@ -9,8 +10,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from a3c_exp.algo.anchor import FeatureAnchor
+from a3c_exp.algo.anchor import Anchor
 from a3c_exp.algo.learning import rollout_loss
+from a3c_exp.algo.losses import policy_change
 from a3c_exp.algo.rollout import Rollout
 from a3c_exp.config import ConfigError, LossConfig
 from a3c_exp.envs import EnvSpec
@@ -24,70 +26,101 @@ def _flat(module: torch.nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().flatten() for p in module.parameters()])
 
 
-def test_following_moves_the_average_its_share_of_the_way_to_the_encoder():
+def test_following_moves_the_average_its_share_of_the_way_to_the_network():
     torch.manual_seed(0)
-    encoder = torch.nn.Linear(3, 2)
-    anchor = FeatureAnchor(encoder, decay=0.75)
-    before = _flat(encoder)
+    net = MLPActorCritic((3,), 2, hidden_sizes=(4,), lstm_size=5)
+    anchor = Anchor(net, decay=0.75)
+    before = _flat(net)
     with torch.no_grad():
-        for param in encoder.parameters():
+        for param in net.parameters():
             param.add_(torch.randn_like(param))
-    anchor.follow(encoder)
-    assert torch.allclose(_flat(anchor.encoder), 0.75 * before + 0.25 * _flat(encoder))
-    assert not any(p.requires_grad for p in anchor.encoder.parameters())
+    anchor.follow(net)
+    assert torch.allclose(_flat(anchor.net), 0.75 * before + 0.25 * _flat(net))
+    assert not any(p.requires_grad for p in anchor.net.parameters())
 
 
-def test_drift_is_half_the_squared_distance_and_moves_only_the_features():
+def test_feature_drift_is_half_the_squared_distance_and_moves_only_the_features():
     torch.manual_seed(0)
-    encoder = torch.nn.Linear(3, 2)
-    anchor = FeatureAnchor(encoder, decay=0.9)
+    net = MLPActorCritic((3,), 2, hidden_sizes=(2,))
+    anchor = Anchor(net, decay=0.9)
     inputs = torch.randn(5, 3)
-    features = (encoder(inputs) + 1.0).detach().requires_grad_(True)  # 1 from the average's
-    drift = anchor.drift(inputs, features)
+    features = (net.encoder(inputs) + 1.0).detach().requires_grad_(True)  # 1 from the average's
+    drift = anchor.feature_drift(inputs, features)
     assert float(drift) == pytest.approx(0.5 * 5 * 2)
     drift.backward()
     assert torch.allclose(features.grad, torch.ones(5, 2))
-    assert all(p.grad is None for p in anchor.encoder.parameters())
+    assert all(p.grad is None for p in anchor.net.parameters())
 
 
-def _rollout(steps: int = 6, batch: int = 2) -> Rollout:
+def _rollout(steps: int = 6, batch: int = 2, lstm_size: int = 6) -> Rollout:
     generator = torch.Generator().manual_seed(1)
+    dones = torch.zeros(steps, batch, dtype=torch.bool)
+    dones[2, 0] = True  # an episode ends inside the rollout: both networks reset env 0 there
     return Rollout(
         obs=torch.randn(steps, batch, 4, generator=generator),
         actions=torch.randint(0, 2, (steps, batch), generator=generator),
         rewards=torch.randn(steps, batch, generator=generator),
-        dones=torch.zeros(steps, batch, dtype=torch.bool),
-        initial_state=(),
+        dones=dones,
+        initial_state=(
+            torch.randn(1, batch, lstm_size, generator=generator),
+            torch.randn(1, batch, lstm_size, generator=generator),
+        ),
         bootstrap_values=torch.zeros(batch),
     )
 
 
-def test_the_loss_adds_the_weighted_drift_of_the_encoder_s_features_on_the_rollout():
+def _net_and_moved_copy() -> tuple[MLPActorCritic, MLPActorCritic]:
     torch.manual_seed(0)
-    net = MLPActorCritic((4,), 2, hidden_sizes=(8,))
-    average = copy.deepcopy(net.encoder)
+    net = MLPActorCritic((4,), 2, hidden_sizes=(8,), lstm_size=6)
+    average = copy.deepcopy(net)
     with torch.no_grad():
         for param in average.parameters():
             param.add_(0.3)
-    anchor = FeatureAnchor(average, decay=0.9)
+        average.policy_head.weight.add_(torch.randn_like(average.policy_head.weight))
+    return net, average
+
+
+def test_the_loss_adds_the_weighted_drift_of_the_encoder_s_features_on_the_rollout():
+    net, average = _net_and_moved_copy()
     rollout = _rollout()
-    loss = replace(LossConfig(), anchor_coef=2.0)
+    loss = replace(LossConfig(), anchor_coef=2.0, anchor_on="features")
     plain, _ = rollout_loss(net, rollout, loss)
-    anchored, _ = rollout_loss(net, rollout, loss, anchor)
+    anchored, _ = rollout_loss(net, rollout, loss, Anchor(average, decay=0.9))
     frames = rollout.obs.flatten(0, 1)
-    expected = 0.5 * (net.encoder(frames) - average(frames)).pow(2).sum()
-    assert plain.feature_drift is None
-    assert float(anchored.feature_drift) == pytest.approx(float(expected), rel=1e-5)
+    expected = 0.5 * (net.encoder(frames) - average.encoder(frames)).pow(2).sum()
+    assert plain.anchor_drift is None
+    assert float(anchored.anchor_drift) == pytest.approx(float(expected), rel=1e-5)
     assert float(anchored.total) == pytest.approx(float(plain.total + 2.0 * expected), rel=1e-5)
     assert not net.encoder._forward_hooks  # the pass's hook is gone afterwards
 
 
+def test_the_loss_adds_the_weighted_kl_from_the_average_s_policy_over_the_rollout():
+    net, average = _net_and_moved_copy()
+    rollout = _rollout()
+    loss = replace(LossConfig(), anchor_coef=2.0, anchor_on="policy")
+    plain, _ = rollout_loss(net, rollout, loss)
+    anchored, _ = rollout_loss(net, rollout, loss, Anchor(average, decay=0.9))
+    mine, _ = net.forward_sequence(rollout.obs, rollout.initial_state, rollout.dones)
+    theirs, _ = average.forward_sequence(rollout.obs, rollout.initial_state, rollout.dones)
+    expected = rollout.n_steps * policy_change(theirs, mine)  # the mean KL over the states
+    assert float(expected) > 0.1
+    assert float(anchored.anchor_drift) == pytest.approx(float(expected), rel=1e-5)
+    assert float(anchored.total) == pytest.approx(float(plain.total + 2.0 * expected), rel=1e-5)
+
+
+@pytest.mark.parametrize("anchor_on", ["features", "policy"])
 def test_a_worker_starts_its_average_at_its_first_pull_and_follows_each_pull(
-    compose_train, tmp_path
+    compose_train, tmp_path, anchor_on
 ):
     cfg = load_validated(
         compose_train(
-            ["env=cartpole", "video_every=0", "loss.anchor_coef=1.0", "loss.anchor_decay=0.5"]
+            [
+                "env=cartpole",
+                "video_every=0",
+                "loss.anchor_coef=1.0",
+                "loss.anchor_decay=0.5",
+                f"loss.anchor_on={anchor_on}",
+            ]
         )
     )
     spec = EnvSpec(obs_shape=(4,), n_actions=2)
@@ -96,17 +129,17 @@ def test_a_worker_starts_its_average_at_its_first_pull_and_follows_each_pull(
     optimizer = build_optimizer(replace(cfg.optim, lr=0.05), net.parameters())
     model = SharedGlobalModel(net, optimizer, threading.Lock(), torch.zeros(4, dtype=torch.int64))
     try:
-        first_pull = _flat(net.encoder)
+        first_pull = _flat(net)
         first = learner.update(model)
-        assert first.feature_drift == pytest.approx(0.0, abs=1e-12)  # the average is the pull
-        assert torch.equal(_flat(learner.anchor.encoder), first_pull)
-        second_pull = _flat(net.encoder)  # after the first update's step
+        assert first.anchor_drift == pytest.approx(0.0, abs=1e-12)  # the average is the pull
+        assert torch.equal(_flat(learner.anchor.net), first_pull)
+        second_pull = _flat(net)  # after the first update's step
         second = learner.update(model)
     finally:
         learner.close()
     assert not torch.equal(first_pull, second_pull)
-    assert torch.allclose(_flat(learner.anchor.encoder), 0.5 * first_pull + 0.5 * second_pull)
-    assert second.feature_drift > 0
+    assert torch.allclose(_flat(learner.anchor.net), 0.5 * first_pull + 0.5 * second_pull)
+    assert second.anchor_drift > 0
 
 
 def test_without_an_anchor_weight_no_worker_keeps_an_average(compose_train, tmp_path):
@@ -119,12 +152,16 @@ def test_without_an_anchor_weight_no_worker_keeps_an_average(compose_train, tmp_
         update = learner.update(model)
     finally:
         learner.close()
-    assert learner.anchor is None and math.isnan(update.feature_drift)
+    assert learner.anchor is None and math.isnan(update.anchor_drift)
 
 
 @pytest.mark.parametrize(
     ("override", "message"),
-    [("loss.anchor_decay=1.0", r"loss\.anchor_decay.*\[0, 1\)"), ("loss.anchor_coef=-1", ">= 0")],
+    [
+        ("loss.anchor_decay=1.0", r"loss\.anchor_decay.*\[0, 1\)"),
+        ("loss.anchor_coef=-1", ">= 0"),
+        ("loss.anchor_on=value", r"loss\.anchor_on.*'value'.*features, policy"),
+    ],
 )
 def test_an_anchor_setting_out_of_range_is_refused_in_one_line(compose_train, override, message):
     with pytest.raises(ConfigError, match=message) as info:

@@ -1,11 +1,15 @@
-"""A slow copy of the encoder that the learning step's features are pulled toward.
+"""A slow copy of the network that the learning step is pulled toward.
 
 A learned defend_the_center policy breaks within tens of updates: the encoder's features change
 under the heads (half the fc units go dark at once) and the policy turns near-uniform before
 it relearns (docs/results/defend_the_center_2026-12-01/). ``loss.anchor_coef`` adds to the loss
-the squared distance of the encoder's features on the rollout's frames to those of an
-exponential moving average of the encoder's weights, so features move as fast as the average
-does and no faster, while the average still follows what the network learns.
+the distance, on the rollout's own frames, from the network to an exponential moving average
+of its weights, so the network can move only as fast as the average follows it:
+
+* ``loss.anchor_on: features``: half the squared distance of the encoder's features to the
+  average encoder's;
+* ``loss.anchor_on: policy``: KL(average's policy || the policy), summed over the rollout's
+  steps (the LSTM of both started from the rollout's carried state).
 
 Each worker keeps its own average of the weights it pulls before every update (every worker
 pulls the global weights each time, so each average follows the global network): nothing is
@@ -16,30 +20,46 @@ starts its average from its first pull.
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 import torch
-from torch import nn
+import torch.nn.functional as F
+
+from a3c_exp.models import ActorCritic
+
+if TYPE_CHECKING:
+    from a3c_exp.algo.rollout import Rollout
 
 
-class FeatureAnchor:
-    """The moving average of an encoder's weights, and its features' distance from it."""
+class Anchor:
+    """The moving average of a network's weights, and a network's distance from it."""
 
-    def __init__(self, encoder: nn.Module, decay: float):
+    def __init__(self, net: ActorCritic, decay: float):
         self.decay = float(decay)
-        self.encoder = copy.deepcopy(encoder).requires_grad_(False)
+        self.net = copy.deepcopy(net).requires_grad_(False)
 
-    def follow(self, encoder: nn.Module) -> None:
-        """Move the average ``1 - decay`` of the way to ``encoder``'s current weights."""
+    def follow(self, net: ActorCritic) -> None:
+        """Move the average ``1 - decay`` of the way to ``net``'s current weights."""
         with torch.no_grad():
             torch._foreach_lerp_(
-                list(self.encoder.parameters()), list(encoder.parameters()), 1.0 - self.decay
+                list(self.net.parameters()), list(net.parameters()), 1.0 - self.decay
             )
-            for mine, theirs in zip(self.encoder.buffers(), encoder.buffers(), strict=True):
+            for mine, theirs in zip(self.net.buffers(), net.buffers(), strict=True):
                 mine.copy_(theirs)
 
-    def drift(self, inputs: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    def feature_drift(self, inputs: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """``0.5 * sum ||features - average encoder(inputs)||^2`` over the batch (a gradient
         flows into ``features`` only)."""
         with torch.no_grad():
-            anchored = self.encoder(inputs)
+            anchored = self.net.encoder(inputs)
         return 0.5 * (features - anchored).pow(2).sum()
+
+    def policy_drift(self, rollout: Rollout, logits: torch.Tensor) -> torch.Tensor:
+        """``sum_t KL(average's policy || softmax(logits))`` over the rollout's steps and envs
+        (a gradient flows into ``logits`` only)."""
+        with torch.no_grad():
+            anchored, _ = self.net.forward_sequence(
+                rollout.obs, rollout.initial_state, rollout.dones
+            )
+            anchored = F.log_softmax(anchored, dim=-1)
+        return (anchored.exp() * (anchored - F.log_softmax(logits, dim=-1))).sum()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from a3c_exp.algo.anchor import FeatureAnchor
+from a3c_exp.algo.anchor import Anchor
 from a3c_exp.algo.losses import LossTerms, a3c_loss, policy_change
 from a3c_exp.algo.rollout import Rollout
 from a3c_exp.models import ActorCritic
@@ -22,19 +22,20 @@ if TYPE_CHECKING:
 
 
 def rollout_loss(
-    net: ActorCritic, rollout: Rollout, loss: LossConfig, anchor: FeatureAnchor | None = None
+    net: ActorCritic, rollout: Rollout, loss: LossConfig, anchor: Anchor | None = None
 ) -> tuple[LossTerms, torch.Tensor]:
     """Run ``net`` over a whole rollout (all its envs) in one batched pass: the A3C loss terms,
     and the policy's logits at each step (detached), to compare a later network's with.
 
-    With an ``anchor``, the policy encoder's features of that same pass drift from the
-    anchor's (``loss.anchor_coef`` times it is added to the total)."""
+    With an ``anchor``, the same pass's drift from it (``loss.anchor_on``: the policy encoder's
+    features, or the policy) is added to the total, weighted by ``loss.anchor_coef``."""
     seen: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def keep(module: nn.Module, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
         seen.append((inputs[0], output))
 
-    hook = net.encoder.register_forward_hook(keep) if anchor is not None else None
+    on_features = anchor is not None and loss.anchor_on == "features"
+    hook = net.encoder.register_forward_hook(keep) if on_features else None
     try:
         logits, values = net.forward_sequence(rollout.obs, rollout.initial_state, rollout.dones)
     finally:
@@ -56,9 +57,12 @@ def rollout_loss(
         normalize_advantages=loss.normalize_advantages,
     )
     if anchor is not None:
-        drift = anchor.drift(*seen[0])
+        if on_features:
+            drift = anchor.feature_drift(*seen[0])
+        else:
+            drift = anchor.policy_drift(rollout, logits)
         terms = dataclasses.replace(
-            terms, total=terms.total + loss.anchor_coef * drift, feature_drift=drift
+            terms, total=terms.total + loss.anchor_coef * drift, anchor_drift=drift
         )
     return terms, logits.detach()
 

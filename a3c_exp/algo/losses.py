@@ -109,8 +109,8 @@ class LossTerms:
     value_loss: torch.Tensor
     policy_loss: torch.Tensor
     entropy: torch.Tensor
-    # 0.5 * sum ||features - anchored features||^2 (a3c_exp.algo.anchor); None: no anchor
-    feature_drift: torch.Tensor | None = None
+    # the distance from the anchor (a3c_exp.algo.anchor, loss.anchor_on); None: no anchor
+    anchor_drift: torch.Tensor | None = None
 
 
 def a3c_loss(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from a3c_exp.config.schema import (
+    ANCHOR_TARGETS,
     OBJECTIVES,
     RUNTIME_KINDS,
     VALUE_TARGETS,
@@ -172,6 +173,12 @@ def check_loss(loss: LossConfig) -> None:
     check(loss.max_grad_norm > 0, "loss.max_grad_norm", loss.max_grad_norm, "must be > 0")
     check(loss.anchor_coef >= 0, "loss.anchor_coef", loss.anchor_coef, "must be >= 0")
     check(0 <= loss.anchor_decay < 1, "loss.anchor_decay", loss.anchor_decay, "must be in [0, 1)")
+    check(
+        loss.anchor_on in ANCHOR_TARGETS,
+        "loss.anchor_on",
+        loss.anchor_on,
+        f"allowed: {', '.join(ANCHOR_TARGETS)}",
+    )
 
 
 def check_optim(optim: OptimConfig) -> None:

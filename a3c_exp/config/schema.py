@@ -23,6 +23,7 @@ OBJECTIVES = (
 )
 """Summary values a job can return to a Hydra sweeper as its objective."""
 VALUE_TARGETS = ("n_step", "lambda")
+ANCHOR_TARGETS = ("features", "policy")
 
 
 @dataclass(frozen=True)
@@ -107,12 +108,15 @@ class LossConfig:
     # step then has one size whatever the rewards did (a death after a long survival, a kill
     # streak); off in the tutorial's loss
     normalize_advantages: bool = False
-    # weight of 0.5 * sum ||f(s) - f_avg(s)||^2: the drift of the encoder's features on the
-    # rollout's frames from those of a moving average of its weights (a3c_exp.algo.anchor), so
-    # features cannot change faster than the average follows; 0 = off (the tutorial's loss)
+    # weight of the distance, on the rollout's frames, from the network to a moving average of
+    # its weights (a3c_exp.algo.anchor), so it cannot change faster than the average follows;
+    # 0 = off (the tutorial's loss)
     anchor_coef: float = 0.0
     # per-update decay of that average of the weights each worker pulls (0.99: ~100 updates)
     anchor_decay: float = 0.99
+    # what is kept near the average's: features, half the squared distance of the encoder's
+    # outputs; policy, KL(average's policy || policy)
+    anchor_on: str = "features"
 
 
 @dataclass(frozen=True)

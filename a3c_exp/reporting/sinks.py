@@ -36,7 +36,7 @@ CSV_FIELDS = [
     "Losses/Grad Norm",
     "Losses/Var Norm",
     "Losses/KL",
-    "Losses/Feature Drift",
+    "Losses/Anchor Drift",
     "Faults/Skipped updates",
     "Faults/Non-finite rewards",
     "Faults/Worker restarts",

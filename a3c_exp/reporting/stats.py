@@ -26,7 +26,7 @@ LOSS_KEYS = {
     "var_norm": "Losses/Var Norm",
     "kl": "Losses/KL",
     "learning_rate": "Losses/Learning Rate",
-    "feature_drift": "Losses/Feature Drift",
+    "anchor_drift": "Losses/Anchor Drift",
 }
 EPISODE_KEYS = {"reward": "Perf/Reward", "length": "Perf/Length", "value": "Perf/Value"}
 CURVE_POINTS = 1024

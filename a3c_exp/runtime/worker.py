@@ -6,7 +6,7 @@ step lock in a local worker process (``SharedGlobalModel``, this module), a para
 actor on Ray (``a3c_exp.runtime.ray_pool``).
 
 Loop: copy global weights into the local net (with ``loss.anchor_coef``, move the worker's
-moving average of the encoder toward them, ``a3c_exp.algo.anchor``; with ``optim.kl_target``,
+moving average of the network toward them, ``a3c_exp.algo.anchor``; with ``optim.kl_target``,
 measure how far the policy moved on the previous rollout since the net that collected it); roll out
 ``rollout_len`` steps of each of its ``envs_per_worker`` envs (acting for all of them in one
 batched pass, LSTM state carried across rollouts); compute the loss of the whole rollout in
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
-from a3c_exp.algo.anchor import FeatureAnchor
+from a3c_exp.algo.anchor import Anchor
 from a3c_exp.algo.learning import rollout_loss, rollout_policy_change
 from a3c_exp.algo.rollout import EpisodeRecorder, Rollout, RolloutCollector
 from a3c_exp.checkpoint import COUNT_FIELDS
@@ -244,8 +244,8 @@ class Learner:
             )
             # the last rollout learned from and the policy's logits on it then (measure_kl)
             self._previous: tuple[Rollout, torch.Tensor] | None = None
-            # the moving average of the encoder (loss.anchor_coef), from the first pull on
-            self.anchor: FeatureAnchor | None = None
+            # the moving average of the network (loss.anchor_coef), from the first pull on
+            self.anchor: Anchor | None = None
         except BaseException:
             self.close()
             raise
@@ -257,9 +257,9 @@ class Learner:
         model.pull(local)
         if spec.loss.anchor_coef > 0:
             if self.anchor is None:
-                self.anchor = FeatureAnchor(local.encoder, spec.loss.anchor_decay)
+                self.anchor = Anchor(local, spec.loss.anchor_decay)
             else:
-                self.anchor.follow(local.encoder)
+                self.anchor.follow(local)
         kl = math.nan
         if self._previous is not None:
             kl = rollout_policy_change(local, *self._previous)
@@ -301,9 +301,9 @@ class Learner:
             skipped=skipped,
             kl=kl,
             learning_rate=learning_rate,
-            feature_drift=math.nan
-            if terms.feature_drift is None
-            else float(terms.feature_drift.detach()) / n,
+            anchor_drift=math.nan
+            if terms.anchor_drift is None
+            else float(terms.anchor_drift.detach()) / n,
             # wall seconds per phase of this update (the worker is single-threaded)
             timing={
                 "sync": t_rollout - t_sync,
