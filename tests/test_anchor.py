@@ -69,7 +69,18 @@ def _rollout(steps: int = 6, batch: int = 2, lstm_size: int = 6) -> Rollout:
     )
 
 
-def _net_and_moved_copy() -> tuple[MLPActorCritic, MLPActorCritic]:
+def _expected_drift(anchor_on: str, net, average, rollout: Rollout) -> torch.Tensor:
+    """The anchor term computed here from both networks, as the docs define it."""
+    if anchor_on == "features":
+        frames = rollout.obs.flatten(0, 1)
+        return 0.5 * (net.encoder(frames) - average.encoder(frames)).pow(2).sum()
+    mine, _ = net.forward_sequence(rollout.obs, rollout.initial_state, rollout.dones)
+    theirs, _ = average.forward_sequence(rollout.obs, rollout.initial_state, rollout.dones)
+    return rollout.n_steps * policy_change(theirs, mine)  # the mean KL over the states
+
+
+@pytest.mark.parametrize("anchor_on", ["features", "policy"])
+def test_the_loss_adds_the_weighted_distance_from_the_average_over_the_rollout(anchor_on):
     torch.manual_seed(0)
     net = MLPActorCritic((4,), 2, hidden_sizes=(8,), lstm_size=6)
     average = copy.deepcopy(net)
@@ -77,35 +88,16 @@ def _net_and_moved_copy() -> tuple[MLPActorCritic, MLPActorCritic]:
         for param in average.parameters():
             param.add_(0.3)
         average.policy_head.weight.add_(torch.randn_like(average.policy_head.weight))
-    return net, average
-
-
-def test_the_loss_adds_the_weighted_drift_of_the_encoder_s_features_on_the_rollout():
-    net, average = _net_and_moved_copy()
     rollout = _rollout()
-    loss = replace(LossConfig(), anchor_coef=2.0, anchor_on="features")
+    loss = replace(LossConfig(), anchor_coef=2.0, anchor_on=anchor_on)
     plain, _ = rollout_loss(net, rollout, loss)
     anchored, _ = rollout_loss(net, rollout, loss, Anchor(average, decay=0.9))
-    frames = rollout.obs.flatten(0, 1)
-    expected = 0.5 * (net.encoder(frames) - average.encoder(frames)).pow(2).sum()
+    expected = _expected_drift(anchor_on, net, average, rollout)
     assert plain.anchor_drift is None
-    assert float(anchored.anchor_drift) == pytest.approx(float(expected), rel=1e-5)
-    assert float(anchored.total) == pytest.approx(float(plain.total + 2.0 * expected), rel=1e-5)
-    assert not net.encoder._forward_hooks  # the pass's hook is gone afterwards
-
-
-def test_the_loss_adds_the_weighted_kl_from_the_average_s_policy_over_the_rollout():
-    net, average = _net_and_moved_copy()
-    rollout = _rollout()
-    loss = replace(LossConfig(), anchor_coef=2.0, anchor_on="policy")
-    plain, _ = rollout_loss(net, rollout, loss)
-    anchored, _ = rollout_loss(net, rollout, loss, Anchor(average, decay=0.9))
-    mine, _ = net.forward_sequence(rollout.obs, rollout.initial_state, rollout.dones)
-    theirs, _ = average.forward_sequence(rollout.obs, rollout.initial_state, rollout.dones)
-    expected = rollout.n_steps * policy_change(theirs, mine)  # the mean KL over the states
     assert float(expected) > 0.1
     assert float(anchored.anchor_drift) == pytest.approx(float(expected), rel=1e-5)
     assert float(anchored.total) == pytest.approx(float(plain.total + 2.0 * expected), rel=1e-5)
+    assert not net.encoder._forward_hooks  # the features' hook is gone after the pass
 
 
 @pytest.mark.parametrize("anchor_on", ["features", "policy"])
