@@ -157,5 +157,12 @@ def test_without_an_anchor_weight_no_worker_keeps_an_average(compose_train, tmp_
 )
 def test_an_anchor_setting_out_of_range_is_refused_in_one_line(compose_train, override, message):
     with pytest.raises(ConfigError, match=message) as info:
-        load_validated(compose_train(["env=cartpole", override]))
+        load_validated(compose_train(["env=cartpole", "loss.anchor_coef=1", override]))
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("override", ["loss.anchor_on=policy", "loss.anchor_decay=0.9"])
+def test_an_anchor_setting_without_the_anchor_is_refused(compose_train, override):
+    with pytest.raises(ConfigError, match=r"applies only with loss\.anchor_coef > 0"):
+        load_validated(compose_train(["env=cartpole", override]))
+    load_validated(compose_train(["env=cartpole", "loss.anchor_coef=0.5", override]))

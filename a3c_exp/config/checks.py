@@ -179,6 +179,14 @@ def check_loss(loss: LossConfig) -> None:
         loss.anchor_on,
         f"allowed: {', '.join(ANCHOR_TARGETS)}",
     )
+    for key in ("anchor_decay", "anchor_on"):
+        value = getattr(loss, key)
+        check(
+            loss.anchor_coef > 0 or value == getattr(LossConfig, key),
+            f"loss.{key}",
+            value,
+            "applies only with loss.anchor_coef > 0 (the anchor's weight)",
+        )
 
 
 def check_optim(optim: OptimConfig) -> None:
