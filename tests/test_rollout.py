@@ -194,8 +194,9 @@ def test_recorded_frames_are_subsampled_to_the_gif_size_cap(tmp_path):
 
 
 def test_the_learning_step_hands_every_loss_key_to_the_loss(monkeypatch):
-    """Each key of ``LossConfig`` but the clip norm (the optimizer's) reaches ``a3c_loss`` with
-    its configured value, so a key added to the config cannot be silently ignored."""
+    """Each key of ``LossConfig`` but the clip norm (the optimizer's) and the anchor's (the
+    learning step adds that term itself: tests/test_anchor.py) reaches ``a3c_loss`` with its
+    configured value, so a key added to the config cannot be silently ignored."""
     import dataclasses
 
     from a3c_exp.algo import learning
@@ -222,5 +223,6 @@ def test_the_learning_step_hands_every_loss_key_to_the_loss(monkeypatch):
     )
     learning.rollout_loss(net, rollout, cfg)
     expected = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
-    del expected["max_grad_norm"]
+    for key in ("max_grad_norm", "anchor_coef", "anchor_decay", "anchor_on"):
+        del expected[key]
     assert seen == expected
