@@ -23,8 +23,8 @@ import copy
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 
+from a3c_exp.algo.losses import policy_change
 from a3c_exp.models import ActorCritic
 
 if TYPE_CHECKING:
@@ -61,5 +61,4 @@ class Anchor:
             anchored, _ = self.net.forward_sequence(
                 rollout.obs, rollout.initial_state, rollout.dones
             )
-            anchored = F.log_softmax(anchored, dim=-1)
-        return (anchored.exp() * (anchored - F.log_softmax(logits, dim=-1))).sum()
+        return policy_change(anchored, logits) * anchored.shape[:-1].numel()  # mean -> sum
