@@ -101,6 +101,39 @@ def test_the_loss_adds_the_weighted_distance_from_the_average_over_the_rollout(a
 
 
 @pytest.mark.parametrize("anchor_on", ["features", "policy"])
+def test_the_margin_lets_a_drift_below_it_pass_and_pulls_back_only_the_excess(anchor_on):
+    torch.manual_seed(0)
+    net = MLPActorCritic((4,), 2, hidden_sizes=(8,), lstm_size=6)
+    average = copy.deepcopy(net)
+    with torch.no_grad():
+        for param in average.parameters():
+            param.add_(0.3)
+        average.policy_head.weight.add_(torch.randn_like(average.policy_head.weight))
+    rollout = _rollout()
+    per_step = float(_expected_drift(anchor_on, net, average, rollout)) / rollout.n_steps
+    assert per_step > 1e-3
+
+    def total_and_grad(margin: float) -> tuple[float, torch.Tensor]:
+        net.zero_grad()
+        loss = replace(LossConfig(), anchor_coef=2.0, anchor_on=anchor_on, anchor_margin=margin)
+        terms, _ = rollout_loss(net, rollout, loss, Anchor(average, decay=0.9))
+        terms.total.backward()
+        assert float(terms.anchor_drift) == pytest.approx(per_step * rollout.n_steps, rel=1e-5)
+        return float(terms.total), torch.cat([p.grad.flatten() for p in net.parameters()])
+
+    plain, _ = rollout_loss(net, rollout, LossConfig())
+    plain.total.backward()
+    plain_grad = torch.cat([p.grad.flatten() for p in net.parameters()])
+    above, above_grad = total_and_grad(per_step * 1.5)  # the drift is within the margin
+    assert above == pytest.approx(float(plain.total), rel=1e-6)
+    assert torch.allclose(above_grad, plain_grad)
+    full, _ = total_and_grad(0.0)
+    half, half_grad = total_and_grad(per_step / 2)  # half the drift is excess
+    assert half - float(plain.total) == pytest.approx((full - float(plain.total)) / 2, rel=1e-4)
+    assert not torch.allclose(half_grad, plain_grad)
+
+
+@pytest.mark.parametrize("anchor_on", ["features", "policy"])
 def test_a_worker_starts_its_average_at_its_first_pull_and_follows_each_pull(
     compose_train, tmp_path, anchor_on
 ):
@@ -153,6 +186,7 @@ def test_without_an_anchor_weight_no_worker_keeps_an_average(compose_train, tmp_
         ("loss.anchor_decay=1.0", r"loss\.anchor_decay.*\[0, 1\)"),
         ("loss.anchor_coef=-1", ">= 0"),
         ("loss.anchor_on=value", r"loss\.anchor_on.*'value'.*features, policy"),
+        ("loss.anchor_margin=-0.1", r"loss\.anchor_margin.*>= 0"),
     ],
 )
 def test_an_anchor_setting_out_of_range_is_refused_in_one_line(compose_train, override, message):
@@ -161,7 +195,9 @@ def test_an_anchor_setting_out_of_range_is_refused_in_one_line(compose_train, ov
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("override", ["loss.anchor_on=policy", "loss.anchor_decay=0.9"])
+@pytest.mark.parametrize(
+    "override", ["loss.anchor_on=policy", "loss.anchor_decay=0.9", "loss.anchor_margin=0.05"]
+)
 def test_an_anchor_setting_without_the_anchor_is_refused(compose_train, override):
     with pytest.raises(ConfigError, match=r"applies only with loss\.anchor_coef > 0"):
         load_validated(compose_train(["env=cartpole", override]))

@@ -223,6 +223,6 @@ def test_the_learning_step_hands_every_loss_key_to_the_loss(monkeypatch):
     )
     learning.rollout_loss(net, rollout, cfg)
     expected = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
-    for key in ("max_grad_norm", "anchor_coef", "anchor_decay", "anchor_on"):
+    for key in ("max_grad_norm", "anchor_coef", "anchor_decay", "anchor_on", "anchor_margin"):
         del expected[key]
     assert seen == expected

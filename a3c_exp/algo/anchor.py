@@ -11,6 +11,10 @@ of its weights, so the network can move only as fast as the average follows it:
 * ``loss.anchor_on: policy``: KL(average's policy || the policy), summed over the rollout's
   steps (the LSTM of both started from the rollout's carried state).
 
+With ``loss.anchor_margin`` the pull acts only on the rollout's excess over that mean distance
+per env step (``a3c_exp.algo.learning``): learning at the pace the margin allows goes unpulled,
+and only a policy running away from the average is held back.
+
 Each worker keeps its own average of the weights it pulls before every update (every worker
 pulls the global weights each time, so each average follows the global network): nothing is
 shared or checkpointed, and it works the same on both backends. A resumed or restarted worker

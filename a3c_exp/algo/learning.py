@@ -28,7 +28,8 @@ def rollout_loss(
     and the policy's logits at each step (detached), to compare a later network's with.
 
     With an ``anchor``, the same pass's drift from it (``loss.anchor_on``: the policy encoder's
-    features, or the policy) is added to the total, weighted by ``loss.anchor_coef``."""
+    features, or the policy) is added to the total, weighted by ``loss.anchor_coef``, less
+    ``loss.anchor_margin`` per env step (never below 0); ``anchor_drift`` is the whole drift."""
     seen: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def keep(module: nn.Module, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
@@ -61,8 +62,10 @@ def rollout_loss(
             drift = anchor.feature_drift(*seen[0])
         else:
             drift = anchor.policy_drift(rollout, logits)
+        # only the rollout's excess over the margin is pulled back: n * max(0, mean - margin)
+        excess = torch.relu(drift - loss.anchor_margin * rollout.n_steps)
         terms = dataclasses.replace(
-            terms, total=terms.total + loss.anchor_coef * drift, anchor_drift=drift
+            terms, total=terms.total + loss.anchor_coef * excess, anchor_drift=drift
         )
     return terms, logits.detach()
 

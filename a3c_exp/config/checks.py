@@ -179,7 +179,8 @@ def check_loss(loss: LossConfig) -> None:
         loss.anchor_on,
         f"allowed: {', '.join(ANCHOR_TARGETS)}",
     )
-    for key in ("anchor_decay", "anchor_on"):
+    check(loss.anchor_margin >= 0, "loss.anchor_margin", loss.anchor_margin, "must be >= 0")
+    for key in ("anchor_decay", "anchor_on", "anchor_margin"):
         value = getattr(loss, key)
         check(
             loss.anchor_coef > 0 or value == getattr(LossConfig, key),

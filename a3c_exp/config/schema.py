@@ -117,6 +117,10 @@ class LossConfig:
     # what is kept near the average's: features, half the squared distance of the encoder's
     # outputs; policy, KL(average's policy || policy)
     anchor_on: str = "features"
+    # distance per env step (the units of Losses/Anchor Drift) the pull lets pass: it acts only
+    # on a rollout whose mean distance from the average is above it, and only on the excess, so
+    # a policy may learn freely and is held back only when it runs away; 0 = always pull
+    anchor_margin: float = 0.0
 
 
 @dataclass(frozen=True)
