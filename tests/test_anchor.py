@@ -79,8 +79,8 @@ def _expected_drift(anchor_on: str, net, average, rollout: Rollout) -> torch.Ten
     return rollout.n_steps * policy_change(theirs, mine)  # the mean KL over the states
 
 
-@pytest.mark.parametrize("anchor_on", ["features", "policy"])
-def test_the_loss_adds_the_weighted_distance_from_the_average_over_the_rollout(anchor_on):
+def _network_and_a_distant_average() -> tuple[MLPActorCritic, MLPActorCritic]:
+    """A small recurrent network, and an average whose features and policy both differ."""
     torch.manual_seed(0)
     net = MLPActorCritic((4,), 2, hidden_sizes=(8,), lstm_size=6)
     average = copy.deepcopy(net)
@@ -88,6 +88,12 @@ def test_the_loss_adds_the_weighted_distance_from_the_average_over_the_rollout(a
         for param in average.parameters():
             param.add_(0.3)
         average.policy_head.weight.add_(torch.randn_like(average.policy_head.weight))
+    return net, average
+
+
+@pytest.mark.parametrize("anchor_on", ["features", "policy"])
+def test_the_loss_adds_the_weighted_distance_from_the_average_over_the_rollout(anchor_on):
+    net, average = _network_and_a_distant_average()
     rollout = _rollout()
     loss = replace(LossConfig(), anchor_coef=2.0, anchor_on=anchor_on)
     plain, _ = rollout_loss(net, rollout, loss)
@@ -102,13 +108,7 @@ def test_the_loss_adds_the_weighted_distance_from_the_average_over_the_rollout(a
 
 @pytest.mark.parametrize("anchor_on", ["features", "policy"])
 def test_the_margin_lets_a_drift_below_it_pass_and_pulls_back_only_the_excess(anchor_on):
-    torch.manual_seed(0)
-    net = MLPActorCritic((4,), 2, hidden_sizes=(8,), lstm_size=6)
-    average = copy.deepcopy(net)
-    with torch.no_grad():
-        for param in average.parameters():
-            param.add_(0.3)
-        average.policy_head.weight.add_(torch.randn_like(average.policy_head.weight))
+    net, average = _network_and_a_distant_average()
     rollout = _rollout()
     per_step = float(_expected_drift(anchor_on, net, average, rollout)) / rollout.n_steps
     assert per_step > 1e-3
