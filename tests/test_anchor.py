@@ -76,6 +76,8 @@ def _expected_drift(anchor_on: str, net, average, rollout: Rollout) -> torch.Ten
         return 0.5 * (net.encoder(frames) - average.encoder(frames)).pow(2).sum()
     mine, _ = net.forward_sequence(rollout.obs, rollout.initial_state, rollout.dones)
     theirs, _ = average.forward_sequence(rollout.obs, rollout.initial_state, rollout.dones)
+    if anchor_on == "policy_reverse":
+        return rollout.n_steps * policy_change(mine, theirs)  # KL(policy || average's)
     return rollout.n_steps * policy_change(theirs, mine)  # the mean KL over the states
 
 
@@ -87,11 +89,11 @@ def _network_and_a_distant_average() -> tuple[MLPActorCritic, MLPActorCritic]:
     with torch.no_grad():
         for param in average.parameters():
             param.add_(0.3)
-        average.policy_head.weight.add_(torch.randn_like(average.policy_head.weight))
+        average.policy_head.weight.add_(3 * torch.randn_like(average.policy_head.weight))
     return net, average
 
 
-@pytest.mark.parametrize("anchor_on", ["features", "policy"])
+@pytest.mark.parametrize("anchor_on", ["features", "policy", "policy_reverse"])
 def test_the_loss_adds_the_weighted_distance_from_the_average_over_the_rollout(anchor_on):
     net, average = _network_and_a_distant_average()
     rollout = _rollout()
@@ -101,12 +103,15 @@ def test_the_loss_adds_the_weighted_distance_from_the_average_over_the_rollout(a
     expected = _expected_drift(anchor_on, net, average, rollout)
     assert plain.anchor_drift is None
     assert float(expected) > 0.1
+    if anchor_on == "policy_reverse":  # the directions differ here, so the test tells them apart
+        forward = float(_expected_drift("policy", net, average, rollout))
+        assert float(expected) != pytest.approx(forward, rel=0.05)
     assert float(anchored.anchor_drift) == pytest.approx(float(expected), rel=1e-5)
     assert float(anchored.total) == pytest.approx(float(plain.total + 2.0 * expected), rel=1e-5)
     assert not net.encoder._forward_hooks  # the features' hook is gone after the pass
 
 
-@pytest.mark.parametrize("anchor_on", ["features", "policy"])
+@pytest.mark.parametrize("anchor_on", ["features", "policy", "policy_reverse"])
 def test_the_margin_lets_a_drift_below_it_pass_and_pulls_back_only_the_excess(anchor_on):
     net, average = _network_and_a_distant_average()
     rollout = _rollout()
@@ -133,7 +138,7 @@ def test_the_margin_lets_a_drift_below_it_pass_and_pulls_back_only_the_excess(an
     assert not torch.allclose(half_grad, plain_grad)
 
 
-@pytest.mark.parametrize("anchor_on", ["features", "policy"])
+@pytest.mark.parametrize("anchor_on", ["features", "policy", "policy_reverse"])
 def test_a_worker_starts_its_average_at_its_first_pull_and_follows_each_pull(
     compose_train, tmp_path, anchor_on
 ):
@@ -185,7 +190,7 @@ def test_without_an_anchor_weight_no_worker_keeps_an_average(compose_train, tmp_
     [
         ("loss.anchor_decay=1.0", r"loss\.anchor_decay.*\[0, 1\)"),
         ("loss.anchor_coef=-1", ">= 0"),
-        ("loss.anchor_on=value", r"loss\.anchor_on.*'value'.*features, policy"),
+        ("loss.anchor_on=value", r"loss\.anchor_on.*'value'.*features, policy, policy_reverse"),
         ("loss.anchor_margin=-0.1", r"loss\.anchor_margin.*>= 0"),
     ],
 )

@@ -9,7 +9,12 @@ of its weights, so the network can move only as fast as the average follows it:
 * ``loss.anchor_on: features``: half the squared distance of the encoder's features to the
   average encoder's;
 * ``loss.anchor_on: policy``: KL(average's policy || the policy), summed over the rollout's
-  steps (the LSTM of both started from the rollout's carried state).
+  steps (the LSTM of both started from the rollout's carried state). Mass-covering: it also
+  resists the policy becoming surer than the average;
+* ``loss.anchor_on: policy_reverse``: KL(the policy || average's policy), the same sum the other
+  way round. Mode-seeking: the policy may grow surer of an action the average takes, and is held
+  back from spreading onto actions the average does not take (a break turns the policy near
+  uniform).
 
 With ``loss.anchor_margin`` the pull acts only on the rollout's excess over that mean distance
 per env step (``a3c_exp.algo.learning``): learning at the pace the margin allows goes unpulled,
@@ -58,11 +63,15 @@ class Anchor:
             anchored = self.net.encoder(inputs)
         return 0.5 * (features - anchored).pow(2).sum()
 
-    def policy_drift(self, rollout: Rollout, logits: torch.Tensor) -> torch.Tensor:
-        """``sum_t KL(average's policy || softmax(logits))`` over the rollout's steps and envs
-        (a gradient flows into ``logits`` only)."""
+    def policy_drift(
+        self, rollout: Rollout, logits: torch.Tensor, reverse: bool = False
+    ) -> torch.Tensor:
+        """``sum_t KL(average's policy || softmax(logits))`` over the rollout's steps and envs,
+        or with ``reverse`` ``KL(softmax(logits) || average's policy)`` (a gradient flows into
+        ``logits`` only)."""
         with torch.no_grad():
             anchored, _ = self.net.forward_sequence(
                 rollout.obs, rollout.initial_state, rollout.dones
             )
-        return policy_change(anchored, logits) * anchored.shape[:-1].numel()  # mean -> sum
+        mean = policy_change(logits, anchored) if reverse else policy_change(anchored, logits)
+        return mean * anchored.shape[:-1].numel()  # mean -> sum

@@ -61,7 +61,7 @@ def rollout_loss(
         if on_features:
             drift = anchor.feature_drift(*seen[0])
         else:
-            drift = anchor.policy_drift(rollout, logits)
+            drift = anchor.policy_drift(rollout, logits, reverse=loss.anchor_on == "policy_reverse")
         # only the rollout's excess over the margin is pulled back: n * max(0, mean - margin)
         excess = torch.relu(drift - loss.anchor_margin * rollout.n_steps)
         terms = dataclasses.replace(

@@ -23,7 +23,7 @@ OBJECTIVES = (
 )
 """Summary values a job can return to a Hydra sweeper as its objective."""
 VALUE_TARGETS = ("n_step", "lambda")
-ANCHOR_TARGETS = ("features", "policy")
+ANCHOR_TARGETS = ("features", "policy", "policy_reverse")
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,10 @@ class LossConfig:
     # per-update decay of that average of the weights each worker pulls (0.99: ~100 updates)
     anchor_decay: float = 0.99
     # what is kept near the average's: features, half the squared distance of the encoder's
-    # outputs; policy, KL(average's policy || policy)
+    # outputs; policy, KL(average's policy || policy), which also holds back a policy growing
+    # surer than the average; policy_reverse, KL(policy || average's policy), which lets it grow
+    # surer of an action the average already takes and holds back one spreading to actions the
+    # average does not take
     anchor_on: str = "features"
     # distance per env step (the units of Losses/Anchor Drift) the pull lets pass: it acts only
     # on a rollout whose mean distance from the average is above it, and only on the excess, so
