@@ -188,9 +188,11 @@ def test_defaults_are_the_tutorial_with_its_measured_changes(compose_train):
     # every other Doom preset keeps the setup its figures were measured with
     scenario = load_validated(compose_train(["env=doom_defend_the_center"]))
     assert scenario.env.frame_size == 84 and scenario.rollout_len == 30
-    # defend_the_center's learned policy is held by the reverse pull at twice basic's rate
-    assert scenario.optim.lr == 8e-4 and scenario.loss.anchor_on == "policy_reverse"
-    assert scenario.loss.anchor_coef == 1.0 and scenario.loss.anchor_margin == 0.1
+    # the shooting scenarios' learned policies are held by the reverse pull at twice basic's rate
+    for shooter in (scenario, load_validated(compose_train(["env=doom_defend_the_line"]))):
+        assert shooter.optim.lr == 8e-4 and shooter.optim.kl_target == 0.01
+        assert shooter.loss.anchor_on == "policy_reverse" and shooter.loss.anchor_coef == 1.0
+        assert shooter.loss.anchor_margin == 0.1 and shooter.loss.anchor_decay == 0.95
     assert load_validated(compose_train(["env=cartpole"])).envs_per_worker == 1
 
 
