@@ -4,6 +4,7 @@ import math
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -280,3 +281,28 @@ def test_bench_solve_counts_the_seconds_below_half_the_best_so_far():
     solve = _load_script("bench_solve")
     assert solve.seconds_below_half_best(times, values, first=1) == 30.0
     assert solve.seconds_below_half_best(times[:3], [4.0, 10.0, 10.0], first=1) == 0.0
+
+
+def test_doom_shots_counts_each_episodes_rounds_hits_and_kills(compose_train, tmp_path):
+    from a3c_exp.algo.module import A3CModule
+    from a3c_exp.config import as_plain_data
+    from a3c_exp.runtime.checks import load_validated
+
+    cfg = load_validated(compose_train(["env=doom_defend_the_center"]))
+    module = A3CModule(as_plain_data(cfg), [1, 84, 84], 3)  # an untrained policy
+    shots = _load_script("doom_shots")
+    rows = shots.shots(module, cfg.env, episodes=2, seed=0, workdir=tmp_path)
+    assert len(rows) == 2
+    for row in rows:
+        # the scenario's 26 rounds; one shot kills; +1 a kill and -1 for dying
+        assert 0 < row["rounds_fired"] <= 26
+        assert 0 <= row["kills"] <= row["hits"] <= row["rounds_fired"]
+        assert row["reward"] in (row["kills"], row["kills"] - 1)
+        assert row["steps"] > 0
+    # Doom turns slower for the first 6 tics a key is held: one step of 4 tics turns as far as
+    # two of 2 tics, and a held turn goes further per step than the first
+    turn = {
+        skip: shots.turn_steps(replace(cfg.env, frame_skip=skip), 4, tmp_path) for skip in (2, 4)
+    }
+    assert turn[4][0] == pytest.approx(2 * turn[2][0], abs=0.02)
+    assert turn[4][-1] > turn[4][0] > 0
