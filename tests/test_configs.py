@@ -188,6 +188,8 @@ def test_defaults_are_the_tutorial_with_its_measured_changes(compose_train):
     # every other Doom preset keeps the setup its figures were measured with
     scenario = load_validated(compose_train(["env=doom_defend_the_center"]))
     assert scenario.env.frame_size == 84 and scenario.rollout_len == 30
+    # defend_the_center aims in steps of 2 tics: at basic's 4 a third of its rounds missed
+    assert cfg.env.frame_skip == 4 and scenario.env.frame_skip == 2
     # the shooting scenarios' learned policies are held by the reverse pull at twice basic's rate
     line = load_validated(compose_train(["env=doom_defend_the_line"]))
     for shooter in (scenario, line):
