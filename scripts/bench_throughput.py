@@ -95,14 +95,15 @@ def train_run(args, workers: int, run_dir: Path) -> dict:
     )
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     main = psutil.Process(proc.pid)
-    peak_worker, peak_worker_uss, peak_main = 0, 0, 0
+    peak_worker, peak_worker_uss, peak_worker_pss, peak_main = 0, 0, 0, 0
     while proc.poll() is None:
         try:
             peak_main = max(peak_main, main.memory_info().rss)
             for worker in worker_processes(proc.pid):
-                rss, uss = tree_memory(worker)
-                peak_worker = max(peak_worker, rss)
-                peak_worker_uss = max(peak_worker_uss, uss)
+                memory = tree_memory(worker)
+                peak_worker = max(peak_worker, memory.rss)
+                peak_worker_uss = max(peak_worker_uss, memory.uss)
+                peak_worker_pss = max(peak_worker_pss, memory.pss)
         except psutil.NoSuchProcess:
             pass
         time.sleep(1.0)
@@ -111,6 +112,7 @@ def train_run(args, workers: int, run_dir: Path) -> dict:
     return summarise(rows, args.solved) | {
         "peak_worker_mb": peak_worker / 1e6,
         "peak_worker_uss_mb": peak_worker_uss / 1e6,
+        "peak_worker_pss_mb": peak_worker_pss / 1e6,
         "peak_main_mb": peak_main / 1e6,
     }
 
@@ -187,10 +189,14 @@ def main() -> None:
         f"\n{args.env}, envs_per_worker={n_envs}, {args.seconds:.0f} s per run, "
         f"machine: {psutil.cpu_count()} CPUs; overrides: {' '.join(args.overrides) or '-'}"
     )
-    print("MB/wkr: peak resident MB (10^6 B) of a worker with its engines; USS: its unshared part")
+    print(
+        "MB/wkr: peak resident MB (10^6 B) of a worker with its engines; USS: its unshared part; "
+        "PSS: its share of the machine's memory (shared pages split between their users)"
+    )
     header = (
         f"{'workers':>7} {'ceiling':>8} {'train':>7} {'ratio':>6} {'before':>7} "
-        f"{'after':>7} {'solved s':>8} {'MB/wkr':>7} {'USS':>5}  ms/step " + " ".join(PHASES)
+        f"{'after':>7} {'solved s':>8} {'MB/wkr':>7} {'USS':>5} {'PSS':>5}  ms/step "
+        + " ".join(PHASES)
     )
     print(header)
     best = max((r["steps_per_s"] or 0) for r in results)
@@ -201,7 +207,8 @@ def main() -> None:
             f"{r['workers']:>7} {fmt(r['ceiling_steps_per_s'], 8)} {fmt(r['steps_per_s'])} "
             f"{(r['steps_per_s'] or 0) / r['ceiling_steps_per_s']:>6.2f} "
             f"{fmt(r['before_solved'])} {fmt(r['after_solved'])} {fmt(r['solved_at_s'], 8)} "
-            f"{r['peak_worker_mb']:>7.0f} {r['peak_worker_uss_mb']:>5.0f}  {split}"
+            f"{r['peak_worker_mb']:>7.0f} {r['peak_worker_uss_mb']:>5.0f} "
+            f"{r['peak_worker_pss_mb']:>5.0f}  {split}"
         )
     if len(results) > 1:
         first = results[0]["steps_per_s"] or 1

@@ -127,14 +127,16 @@ def test_tree_memory_counts_child_processes():
     from a3c_exp.runtime.processes import tree_memory
 
     me = psutil.Process()
-    alone_rss, alone_uss = tree_memory(me)
-    assert alone_rss >= alone_uss > 0
+    alone = tree_memory(me)
+    assert alone.rss >= alone.pss >= alone.uss > 0
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         time.sleep(0.5)
         child_rss = psutil.Process(child.pid).memory_info().rss
-        with_child_rss, _ = tree_memory(me)
-        assert with_child_rss >= alone_rss + child_rss // 2
+        with_child = tree_memory(me)
+        assert with_child.rss >= alone.rss + child_rss // 2
+        # the child's own pages count in its PSS whole, the pages it shares in part
+        assert with_child.pss > alone.pss + psutil.Process(child.pid).memory_full_info().uss // 2
     finally:
         child.kill()
         child.wait()

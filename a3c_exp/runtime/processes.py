@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+from typing import NamedTuple
 
 import psutil
+
+
+class TreeMemory(NamedTuple):
+    """Bytes of a process tree: resident, unique to it, and its proportional share."""
+
+    rss: int  # resident, shared pages counted in full in every process that maps them
+    uss: int  # unique: what the machine gets back when the tree exits
+    pss: int  # proportional: each shared page split between the processes that map it, so
+    # the workers' PSS add up to what they cost the machine together
 
 
 def worker_processes(main_pid: int) -> list[psutil.Process]:
@@ -27,13 +37,14 @@ def worker_processes(main_pid: int) -> list[psutil.Process]:
     return sorted(workers, key=lambda process: process.pid)
 
 
-def tree_memory(process: psutil.Process) -> tuple[int, int]:
-    """Resident (RSS) and unique (USS) bytes of a process with all its descendants (a worker
-    and its ViZDoom engines); members that exit while being read are skipped."""
-    rss, uss = 0, 0
+def tree_memory(process: psutil.Process) -> TreeMemory:
+    """RSS, USS and PSS of a process with all its descendants (a worker and its ViZDoom
+    engines); members that exit while being read are skipped."""
+    rss, uss, pss = 0, 0, 0
     for member in [process, *process.children(recursive=True)]:
         with contextlib.suppress(psutil.Error):
             info = member.memory_full_info()
             rss += info.rss
             uss += info.uss
-    return rss, uss
+            pss += info.pss
+    return TreeMemory(rss, uss, pss)
