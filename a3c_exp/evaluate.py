@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,11 +34,14 @@ def play_episodes(
     record_path: Path | None = None,
     max_steps: int = 100_000,
     observations: list[Any] | None = None,
+    watch: Callable[[Any, int, bool], None] | None = None,
 ) -> list[dict[str, float]]:
     """Play ``episodes`` episodes with the module's network; return reward and length of each.
 
     ``observations``: a list that gets, per episode, the tensor of its observations stacked
-    (what ``scripts/checkpoint_drift.py`` replays through other checkpoints).
+    (what ``scripts/checkpoint_drift.py`` replays through other checkpoints). ``watch``: called
+    with the env, the steps taken and whether the episode has ended, after each reset (0 steps)
+    and after each step (what ``scripts/doom_shots.py`` reads the game's counters with).
     """
     import numpy as np
     import torch
@@ -56,6 +60,8 @@ def play_episodes(
             obs, _ = env.reset(seed=seed if episode == 0 else None)
             state = net.initial_state(1)
             total, length, done, seen = 0.0, 0, False, []
+            if watch is not None:
+                watch(env, length, done)
             while not done and length < max_steps:
                 if observations is not None:
                     seen.append(torch.as_tensor(obs))
@@ -73,6 +79,8 @@ def play_episodes(
                 total += float(info.get("score_reward", reward))
                 length += 1
                 done = terminated or truncated
+                if watch is not None:
+                    watch(env, length, done)
             results.append({"reward": total, "length": length})
             if observations is not None:
                 observations.append(torch.stack(seen))

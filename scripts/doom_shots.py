@@ -24,11 +24,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from a3c_exp.algo.module import module_from_checkpoint
 from a3c_exp.config import parse_env
 from a3c_exp.envs import make_env
+from a3c_exp.evaluate import play_episodes
 
 
 def turn_steps(env_cfg: Any, steps: int, workdir: Path) -> list[float]:
@@ -58,39 +57,30 @@ def shots(module: Any, env_cfg: Any, episodes: int, seed: int, workdir: Path) ->
         "hits": vzd.GameVariable.HITCOUNT,
         "kills": vzd.GameVariable.KILLCOUNT,
     }
-    env = make_env(env_cfg, rank=0, workdir=str(workdir))
-    game = env.unwrapped.game
-    generator = torch.Generator().manual_seed(seed)
-    net = module.net.eval()
-    results = []
-    try:
-        for episode in range(episodes):
-            obs, _ = env.reset(seed=seed if episode == 0 else None)
-            state = net.initial_state(1)
-            start = {name: game.get_game_variable(v) for name, v in counters.items()}
-            last, reward, length, done = dict(start), 0.0, 0, False
-            while not done:
-                with torch.inference_mode():
-                    logits, _, state = net(torch.as_tensor(obs).unsqueeze(0), state)
-                action = int(torch.multinomial(logits.softmax(-1)[0], 1, generator=generator))
-                obs, _, terminated, truncated, info = env.step(action)
-                reward += info["score_reward"] / env_cfg.reward_scale
-                length += 1
-                done = terminated or truncated
-                if not done:  # the counters read 0 once the episode has ended
-                    last = {name: game.get_game_variable(v) for name, v in counters.items()}
-            results.append(
-                {
-                    "reward": reward,
-                    "steps": length,
-                    "rounds_fired": start["rounds"] - last["rounds"],
-                    "hits": last["hits"] - start["hits"],
-                    "kills": last["kills"] - start["kills"],
-                }
-            )
-    finally:
-        env.close()
-    return results
+    starts, lasts = [], []
+
+    def read(env: Any, steps: int, done: bool) -> None:
+        if done:  # the counters read 0 once the episode has ended: keep the last step's
+            return
+        game = env.unwrapped.game
+        values = {name: game.get_game_variable(v) for name, v in counters.items()}
+        if steps == 0:
+            starts.append(values)
+            lasts.append(values)
+        else:
+            lasts[-1] = values
+
+    played = play_episodes(module, env_cfg, episodes, False, seed, workdir, watch=read)
+    return [
+        {
+            "reward": episode["reward"] / env_cfg.reward_scale,
+            "steps": episode["length"],
+            "rounds_fired": start["rounds"] - last["rounds"],
+            "hits": last["hits"] - start["hits"],
+            "kills": last["kills"] - start["kills"],
+        }
+        for episode, start, last in zip(played, starts, lasts, strict=True)
+    ]
 
 
 def main() -> None:
