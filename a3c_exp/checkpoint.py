@@ -5,8 +5,10 @@ A checkpoint is a Lightning-format dict (``state_dict``, ``hyper_parameters``,
 counters, so ``A3CModule.load_from_checkpoint(path)`` works and ``resume=`` continues the run.
 
 Trust: loading reads tensors and plain data only (``weights_only=True``) and then checks the
-stored config as data (``A3CModule`` refuses any key that would call code), so a checkpoint
-can never make this package run something it names.
+stored config as data: call keys are refused except ``_target_`` where a section names what it
+builds (``a3c_exp.config.TARGET_SECTIONS``), and nothing a checkpoint names is imported here.
+Building its module (``A3CModule``) imports a named class only from the trusted packages and
+only after checking its kind, so a checkpoint cannot make this package run what it names.
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("a3c_exp")
 
-CHECKPOINT_FORMAT = 2
-"""2: model and optimizer chosen by name (1 named classes by import path, read as legacy)."""
+CHECKPOINT_FORMAT = 3
+"""3: a network, env or loss term of your own named by ``_target_``, imported on reading only
+from trusted packages; 2: model and optimizer chosen by name (1 named classes by import path,
+read as legacy)."""
 
 LEGACY_NAMES = {
     "a3c_exp.models.ConvLSTMActorCritic": "conv_lstm",

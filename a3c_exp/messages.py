@@ -46,6 +46,8 @@ class Update:
     # per env step, the distance from the anchor (loss.anchor_on; NaN: loss.anchor_coef 0)
     anchor_drift: float = float("nan")
     timing: dict[str, float] = field(default_factory=dict)  # seconds per phase (TIMING_PHASES)
+    # the loss terms' figures of this update, keyed for reporting (Intrinsic/..., Aux/...)
+    term_metrics: dict[str, float] = field(default_factory=dict)
     videos: tuple[str, ...] = ()  # GIFs written since the last update
 
 

@@ -395,8 +395,8 @@ class SweepSummaryCallback(Callback):
             write_study_plots(sweep_dir, str(config.get("objective", "objective")))
         except Exception as err:  # the study's plots must not hide the sweep's results
             log.warning("Optuna plots not written: %s", err)
-        logger_cfg = config.get("logger")
-        if rows and logger_cfg is not None and logger_cfg.get("kind") == "wandb":
+        logger_cfg = (config.get("logger") or {}).get("wandb")
+        if rows and logger_cfg is not None:
             from omegaconf import OmegaConf
 
             data = OmegaConf.to_container(logger_cfg, resolve=True)

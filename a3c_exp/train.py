@@ -48,9 +48,11 @@ def prepare(cfg: TrainConfig, hydra_cfg: HydraConf) -> TrainConfig:
         resume = str(latest)
     elif resume is not None:
         resume = str(Path(resume).expanduser().resolve())
-    logger = cfg.logger
-    if hydra_cfg.mode == RunMode.MULTIRUN and logger.group is None:
-        logger = replace(logger, group=sweep_group(Path(hydra_cfg.sweep.dir)))  # one W&B group
+    logger = dict(cfg.logger)
+    wandb = logger.get("wandb")
+    if hydra_cfg.mode == RunMode.MULTIRUN and wandb is not None and wandb.group is None:
+        # every job of a sweep in one W&B group
+        logger["wandb"] = replace(wandb, group=sweep_group(Path(hydra_cfg.sweep.dir)))
     runtime = cfg.runtime
     if isinstance(runtime, LocalRuntimeConfig):
         cpus = worker_cpus(runtime.pin_cpus, cfg.workers, runtime.worker_cpus)

@@ -10,16 +10,17 @@ from dataclasses import replace
 import pytest
 import torch
 
+from a3c_exp.algo.agent import Agent
 from a3c_exp.algo.anchor import Anchor
 from a3c_exp.algo.learning import rollout_loss
 from a3c_exp.algo.losses import policy_change
 from a3c_exp.algo.rollout import Rollout
 from a3c_exp.config import ConfigError, LossConfig
 from a3c_exp.envs import EnvSpec
-from a3c_exp.models import MLPActorCritic, build_model
+from a3c_exp.models import MLPActorCritic
 from a3c_exp.optim.shared import build_optimizer
 from a3c_exp.runtime.checks import load_validated
-from a3c_exp.runtime.worker import Learner, SharedGlobalModel, worker_spec
+from a3c_exp.runtime.worker import Learner, SharedGlobalModel, agent_spec, worker_spec
 
 
 def _flat(module: torch.nn.Module) -> torch.Tensor:
@@ -155,7 +156,7 @@ def test_a_worker_starts_its_average_at_its_first_pull_and_follows_each_pull(
     )
     spec = EnvSpec(obs_shape=(4,), n_actions=2)
     learner = Learner(worker_spec(cfg, spec, tmp_path, 0, 0, 0))
-    net = build_model(cfg.model, spec.obs_shape, spec.n_actions)
+    net = Agent(agent_spec(cfg), spec.obs_shape, spec.n_actions)
     optimizer = build_optimizer(replace(cfg.optim, lr=0.05), net.parameters())
     model = SharedGlobalModel(net, optimizer, threading.Lock(), torch.zeros(4, dtype=torch.int64))
     try:
@@ -175,7 +176,7 @@ def test_a_worker_starts_its_average_at_its_first_pull_and_follows_each_pull(
 def test_without_an_anchor_weight_no_worker_keeps_an_average(compose_train, tmp_path):
     cfg = load_validated(compose_train(["env=cartpole", "video_every=0"]))
     learner = Learner(worker_spec(cfg, EnvSpec(obs_shape=(4,), n_actions=2), tmp_path, 0, 0, 0))
-    net = build_model(cfg.model, (4,), 2)
+    net = Agent(agent_spec(cfg), (4,), 2)
     optimizer = build_optimizer(cfg.optim, net.parameters())
     model = SharedGlobalModel(net, optimizer, threading.Lock(), torch.zeros(4, dtype=torch.int64))
     try:

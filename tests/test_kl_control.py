@@ -15,10 +15,10 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from a3c_exp.algo.agent import Agent
 from a3c_exp.algo.losses import policy_change
 from a3c_exp.config import AdamConfig, ConfigError, RMSpropConfig
 from a3c_exp.envs import EnvSpec
-from a3c_exp.models import build_model
 from a3c_exp.optim.shared import (
     KL_LR_FACTOR,
     MIN_LR_SCALE,
@@ -29,7 +29,7 @@ from a3c_exp.optim.shared import (
 )
 from a3c_exp.runtime.checks import load_validated
 from a3c_exp.runtime.ray_pool import ParameterServer
-from a3c_exp.runtime.worker import Learner, SharedGlobalModel, worker_spec
+from a3c_exp.runtime.worker import Learner, SharedGlobalModel, agent_spec, worker_spec
 
 
 def test_policy_change_is_the_mean_kl_from_old_to_new_over_states():
@@ -104,7 +104,7 @@ def _learner(compose_train, run_dir, *overrides):
     )
     spec = EnvSpec(obs_shape=(4,), n_actions=2)
     learner = Learner(worker_spec(cfg, spec, run_dir, 0, 0, 0))
-    net = build_model(cfg.model, spec.obs_shape, spec.n_actions)
+    net = Agent(agent_spec(cfg), spec.obs_shape, spec.n_actions)
     optimizer = build_optimizer(replace(cfg.optim, lr=0.05), net.parameters())
     counts = torch.zeros(4, dtype=torch.int64)
     return learner, SharedGlobalModel(net, optimizer, threading.Lock(), counts)
@@ -135,8 +135,8 @@ def test_without_a_target_no_update_measures_the_change(compose_train, tmp_path)
 
 def test_the_parameter_server_adapts_the_rate_before_its_step(compose_train):
     cfg = load_validated(compose_train(["env=cartpole", "optim.kl_target=0.01"]))
-    net = build_model(cfg.model, (4,), 2)
-    server = ParameterServer(cfg.model, cfg.optim, (4,), 2, net.state_dict(), None, 0)
+    net = Agent(agent_spec(cfg), (4,), 2)
+    server = ParameterServer(agent_spec(cfg), cfg.optim, (4,), 2, net.state_dict(), None, 0)
     before = server.pull()
     weights, rate = server.push(np.ones_like(before), 30, 0, 1.0)
     assert rate == pytest.approx(cfg.optim.lr / KL_LR_FACTOR)
@@ -239,8 +239,8 @@ def test_a_learner_anneals_to_the_configured_share(compose_train, tmp_path):
 
 def test_the_parameter_server_anneals_by_the_steps_pushed(compose_train):
     cfg = load_validated(compose_train(["env=cartpole", "optim.anneal_steps=120"]))
-    net = build_model(cfg.model, (4,), 2)
-    server = ParameterServer(cfg.model, cfg.optim, (4,), 2, net.state_dict(), None, 0)
+    net = Agent(agent_spec(cfg), (4,), 2)
+    server = ParameterServer(agent_spec(cfg), cfg.optim, (4,), 2, net.state_dict(), None, 0)
     grads = np.ones_like(server.pull())
     assert server.push(grads, 30, 0)[1] == pytest.approx(cfg.optim.lr * 0.75)
     assert server.push(grads, 30, 0)[1] == pytest.approx(cfg.optim.lr * 0.5)

@@ -112,7 +112,7 @@ def test_online_mode_without_credentials_stops_before_any_worker(tmp_path):
             f"hydra.run.dir={run_dir}",
             "env=cartpole",
             "workers=1",
-            "logger.mode=online",
+            "logger.wandb.mode=online",
         ],
         capture_output=True,
         text=True,
@@ -122,6 +122,6 @@ def test_online_mode_without_credentials_stops_before_any_worker(tmp_path):
     )
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert errors and "logger.mode='online': no W&B credentials" in errors[0]
+    assert errors and "logger.wandb.mode='online': no W&B credentials" in errors[0]
     # stopped before any worker started: no "started N workers" line, no metrics row
     assert "workers x" not in result.stdout + result.stderr and not read_metrics(run_dir)

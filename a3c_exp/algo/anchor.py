@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from a3c_exp.algo.losses import policy_change
-from a3c_exp.models import ActorCritic
+from a3c_exp.models.protocol import ActorCriticNet, run_sequence
 
 if TYPE_CHECKING:
     from a3c_exp.algo.rollout import Rollout
@@ -43,11 +43,11 @@ if TYPE_CHECKING:
 class Anchor:
     """The moving average of a network's weights, and a network's distance from it."""
 
-    def __init__(self, net: ActorCritic, decay: float):
+    def __init__(self, net: ActorCriticNet, decay: float):
         self.decay = float(decay)
         self.net = copy.deepcopy(net).requires_grad_(False)
 
-    def follow(self, net: ActorCritic) -> None:
+    def follow(self, net: ActorCriticNet) -> None:
         """Move the average ``1 - decay`` of the way to ``net``'s current weights."""
         with torch.no_grad():
             torch._foreach_lerp_(
@@ -70,8 +70,6 @@ class Anchor:
         or with ``reverse`` ``KL(softmax(logits) || average's policy)`` (a gradient flows into
         ``logits`` only)."""
         with torch.no_grad():
-            anchored, _ = self.net.forward_sequence(
-                rollout.obs, rollout.initial_state, rollout.dones
-            )
+            anchored, _ = run_sequence(self.net, rollout.obs, rollout.initial_state, rollout.dones)
         mean = policy_change(logits, anchored) if reverse else policy_change(anchored, logits)
         return mean * anchored.shape[:-1].numel()  # mean -> sum

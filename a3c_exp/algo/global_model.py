@@ -12,22 +12,24 @@ every trial. So the run builds this plain ``torch.nn.Module``, from the same
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from a3c_exp.algo.agent import Agent, AgentSpec, agent_terms
 from a3c_exp.checkpoint import upgrade_legacy_sections
 from a3c_exp.config import (
     LossConfig,
-    ModelConfig,
     OptimConfig,
+    parse_aux,
     parse_model,
     parse_optim,
     parse_section,
+    parse_term,
     refuse_call_keys,
 )
-from a3c_exp.models import ActorCritic, build_model
 from a3c_exp.optim.shared import build_optimizer
 
 
@@ -36,7 +38,7 @@ class ModuleParts:
     """What ``A3CModule`` and ``GlobalModel`` are made of, parsed once from plain data."""
 
     hparams: dict[str, Any]  # saved in the checkpoint: cfg, obs_shape, n_actions
-    model: ModelConfig
+    agent: AgentSpec  # the network's and the loss terms' sections
     optim: OptimConfig
     loss: LossConfig
 
@@ -44,28 +46,45 @@ class ModuleParts:
 def module_parts(cfg: dict[str, Any], obs_shape: list[int], n_actions: int) -> ModuleParts:
     """Check a stored or composed config as data and parse the sections the module uses.
 
-    Raises ConfigError (a ValueError) naming a refused key or a bad value.
+    Nothing is imported here: the classes a section names are imported when the module is
+    built, under the trust rule of its caller. Raises ConfigError (a ValueError) naming a
+    refused key or a bad value.
     """
     cfg = upgrade_legacy_sections(cfg)
     refuse_call_keys(cfg)
     return ModuleParts(
         hparams={"cfg": cfg, "obs_shape": list(obs_shape), "n_actions": int(n_actions)},
-        model=parse_model(cfg.get("model")),
+        agent=AgentSpec(
+            parse_model(cfg.get("model")),
+            parse_term(cfg.get("intrinsic"), "intrinsic"),
+            parse_aux(cfg.get("aux")),
+        ),
         optim=parse_optim(cfg.get("optim")),
         loss=parse_section(LossConfig, cfg.get("loss", {}), "loss"),
     )
 
 
-class GlobalModel(torch.nn.Module):
-    """The global network of a run (``net``) with the hyperparameters its checkpoints store."""
+class GlobalModel(Agent):
+    """The global network and loss terms of a run, with the hyperparameters its checkpoints
+    store. Built from the config in force (``trusted=None``: the classes your config names
+    are yours to import)."""
 
-    def __init__(self, cfg: dict[str, Any], obs_shape: list[int], n_actions: int):
-        super().__init__()
+    def __init__(
+        self,
+        cfg: dict[str, Any],
+        obs_shape: list[int],
+        n_actions: int,
+        trusted: Collection[str] | None = None,
+    ):
         parts = module_parts(cfg, obs_shape, n_actions)
+        super().__init__(parts.agent, obs_shape, n_actions, trusted)
         self.hparams = parts.hparams
         self.optim_config = parts.optim
-        self.net: ActorCritic = build_model(parts.model, obs_shape, n_actions)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        """The registered shared optimizer ``optim.name`` over the network (as A3CModule)."""
-        return build_optimizer(self.optim_config, self.net.parameters())
+        """The registered shared optimizer ``optim.name`` over the network and its loss terms
+        (as A3CModule)."""
+        return build_optimizer(self.optim_config, self.parameters())
+
+
+__all__ = ["GlobalModel", "ModuleParts", "agent_terms", "module_parts"]

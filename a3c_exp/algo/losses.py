@@ -27,7 +27,7 @@ axis on every quantity; the recursions run per env and the sums run over steps a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -111,6 +111,8 @@ class LossTerms:
     entropy: torch.Tensor
     # the distance from the anchor (a3c_exp.algo.anchor, loss.anchor_on); None: no anchor
     anchor_drift: torch.Tensor | None = None
+    # the loss terms' figures, keyed for reporting (a3c_exp.algo.terms); empty without terms
+    term_metrics: dict[str, float] = field(default_factory=dict)
 
 
 def a3c_loss(

@@ -12,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from a3c_exp.models import ActorCritic
+from a3c_exp.models.protocol import ActorCriticNet
 from a3c_exp.seeding import ENVS, SAMPLER, derive_seed
 from a3c_exp.typing import RecurrentState
 
@@ -27,6 +27,9 @@ class Rollout:
     dones: torch.Tensor  # (T, B) bool: step t ended env b's episode
     initial_state: RecurrentState  # recurrent state of the B envs before step 0
     bootstrap_values: torch.Tensor  # (B,) V(s_T) where the last step did not end an episode, else 0
+    # (T, B, *obs_shape): the observation after each step (at an episode's end its last one, not
+    # the next episode's first); collected only for a loss term that asks (uses_next_obs)
+    next_obs: torch.Tensor | None = None
 
     @property
     def n_steps(self) -> int:
@@ -148,11 +151,12 @@ class RolloutCollector:
     def __init__(
         self,
         envs: Sequence[gym.Env],
-        net: ActorCritic,
+        net: ActorCriticNet,
         rollout_len: int,
         seed: int,
         truncation_discount: float | None = None,
         recorder: EpisodeRecorder | None = None,
+        keep_next_obs: bool = False,
     ):
         self.envs = list(envs)
         self.recorder = recorder  # records env 0
@@ -167,6 +171,7 @@ class RolloutCollector:
         self._state = net.initial_state(len(self.envs))
         self._episodes = [EpisodeTracker() for _ in self.envs]  # one per env
         self._obs_buffer = torch.empty((rollout_len, *self._obs.shape), dtype=self._obs.dtype)
+        self._next_obs_buffer = torch.empty_like(self._obs_buffer) if keep_next_obs else None
         self._generator = torch.Generator().manual_seed(derive_seed(seed, SAMPLER))
         self.env_seconds = 0.0  # time spent inside env.step/reset (the rest of collect is acting)
         if recorder is not None:
@@ -188,7 +193,7 @@ class RolloutCollector:
                 for i, (action, value) in enumerate(
                     zip(step_actions[:, 0].tolist(), values.tolist(), strict=True)
                 ):
-                    rewards[t, i], dones[t, i] = self._step_env(i, action, value)
+                    rewards[t, i], dones[t, i] = self._step_env(t, i, action, value)
             bootstrap = torch.zeros(batch)
             if not dones[-1].all():
                 _, values, _ = self.net(self._obs, self._state)
@@ -200,18 +205,21 @@ class RolloutCollector:
             dones=dones,
             initial_state=initial_state,
             bootstrap_values=bootstrap.clone(),
+            next_obs=None if self._next_obs_buffer is None else self._next_obs_buffer.clone(),
         )
 
     def pop_finished_episodes(self) -> list[dict[str, float]]:
         """Episodes of any env finished since the last call (reward, length, mean value)."""
         return [episode for tracker in self._episodes for episode in tracker.pop_finished()]
 
-    def _step_env(self, i: int, action: int, value: float) -> tuple[float, bool]:
-        """Step env ``i``; reset it (and zero its state) when its episode ends."""
+    def _step_env(self, t: int, i: int, action: int, value: float) -> tuple[float, bool]:
+        """Step env ``i`` at step ``t``; reset it (and zero its state) when its episode ends."""
         env = self.envs[i]
         env_start = time.perf_counter()
         obs, reward, terminated, truncated, info = env.step(action)
         self.env_seconds += time.perf_counter() - env_start
+        if self._next_obs_buffer is not None:
+            self._next_obs_buffer[t, i].copy_(torch.as_tensor(obs))
         recorder = self.recorder if i == 0 else None
         if recorder is not None:
             recorder.step()

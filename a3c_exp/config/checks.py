@@ -19,12 +19,15 @@ from a3c_exp.config.schema import (
     VALUE_TARGETS,
     AdamConfig,
     LocalRuntimeConfig,
-    LoggerConfig,
     LossConfig,
+    LossTermConfig,
     OptimConfig,
     RayRuntimeConfig,
     RuntimeConfig,
+    TargetConfig,
+    TensorBoardConfig,
     TrainConfig,
+    WandbConfig,
 )
 
 
@@ -80,6 +83,8 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
         cfg.objective in OBJECTIVES, "objective", cfg.objective, f"allowed: {', '.join(OBJECTIVES)}"
     )
     check_logger(cfg.logger)
+    for key, term in loss_terms(cfg):
+        check(term.weight >= 0, f"{key}.weight", term.weight, "must be >= 0")
     if cfg.resume not in (None, "latest"):
         path = Path(cfg.resume).expanduser()
         check(
@@ -94,7 +99,7 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
     model_variables = getattr(cfg.model, "game_variables", 0)
     env_variables = getattr(cfg.env, "game_variables", [])
     check(
-        model_variables == len(env_variables),
+        isinstance(cfg.model, TargetConfig) or model_variables == len(env_variables),
         "model.game_variables",
         model_variables,
         f"must equal the number of env.game_variables ({len(env_variables)}: "
@@ -103,15 +108,30 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
-def check_logger(logger: LoggerConfig) -> None:
-    """The ``logger`` section: a known kind and W&B mode."""
-    check(logger.kind in ("wandb", "none"), "logger.kind", logger.kind, "allowed: wandb, none")
-    check(
-        logger.mode in ("offline", "online", "disabled"),
-        "logger.mode",
-        logger.mode,
-        "allowed: offline, online, disabled",
-    )
+def loss_terms(cfg: TrainConfig) -> list[tuple[str, LossTermConfig]]:
+    """The run's loss terms with their config keys: ``intrinsic`` first, then ``aux.<name>``."""
+    terms = [("intrinsic", cfg.intrinsic)] if cfg.intrinsic is not None else []
+    return terms + [(f"aux.{name}", term) for name, term in cfg.aux.items()]
+
+
+def check_logger(sinks: dict[str, Any]) -> None:
+    """The built-in sinks' values (``logger.wandb``, ``logger.tensorboard``)."""
+    wandb = sinks.get("wandb")
+    if isinstance(wandb, WandbConfig):
+        check(
+            wandb.mode in ("offline", "online", "disabled"),
+            "logger.wandb.mode",
+            wandb.mode,
+            "allowed: offline, online, disabled",
+        )
+    tensorboard = sinks.get("tensorboard")
+    if isinstance(tensorboard, TensorBoardConfig):
+        check(
+            tensorboard.flush_secs > 0,
+            "logger.tensorboard.flush_secs",
+            tensorboard.flush_secs,
+            "must be > 0 seconds",
+        )
 
 
 def check_runtime_values(runtime: RuntimeConfig) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -27,13 +27,20 @@ from a3c_exp.config.schema import (
     MODEL_CONFIGS,
     OPTIM_CONFIGS,
     RUNTIME_CONFIGS,
+    SINK_CONFIGS,
+    TERM_KEYS,
+    EnvCommon,
     EnvConfig,
     EvalConfig,
+    FactoryEnvConfig,
+    LossTermConfig,
     ModelConfig,
     OptimConfig,
     RuntimeConfig,
+    TargetConfig,
     TrainConfig,
 )
+from a3c_exp.config.targets import TARGET_KEY, as_section, is_target_section, split_target
 
 
 def thawed_schema(cls: type) -> DictConfig:
@@ -105,30 +112,60 @@ def register_configs(*, cpu_count: Callable[[], int]) -> None:
         "env": ENV_CONFIGS,
         "model": MODEL_CONFIGS,
         "optim": OPTIM_CONFIGS,
+        "logger": SINK_CONFIGS,
     }
     for group, registry in registries.items():
         for name, cls in registry.items():
             cs.store(group=f"schema/{group}", name=name, node=composition_schema(cls))
 
 
-CALL_KEYS = frozenset({"_target_", "_partial_", "_args_", "_recursive_", "_convert_"})
-"""Keys that make Hydra's ``instantiate`` call something: never accepted in a config here."""
+CALL_KEYS = frozenset({TARGET_KEY, "_partial_", "_args_", "_recursive_", "_convert_"})
+"""Keys that make Hydra's ``instantiate`` call something. Only ``_target_`` is accepted, and only
+where a section names what it builds (``TARGET_SECTIONS``); the others never."""
+
+TARGET_SECTIONS = ("model", "env", "intrinsic", "aux.*", "logger.*")
+"""Where a config may name a class or function with ``_target_`` (``*``: any entry)."""
 
 
-def refuse_call_keys(data: Any, path: str = "") -> None:
-    """Raise ConfigError naming the first key anywhere in ``data`` that would call code."""
+def _target_positions(data: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The sections of a whole config that may carry ``_target_``, with their paths."""
+    found = []
+    for pattern in TARGET_SECTIONS:
+        head, _, tail = pattern.partition(".")
+        section = data.get(head)
+        if not tail:
+            if isinstance(section, Mapping):
+                found.append((head, section))
+        elif isinstance(section, Mapping):
+            found += [(f"{head}.{k}", v) for k, v in section.items() if isinstance(v, Mapping)]
+    return found
+
+
+def refuse_call_keys(data: Any, path: str = "", allow_targets: bool = True) -> None:
+    """Raise ConfigError naming the first key in ``data`` that would call code where a config
+    may not: ``_partial_`` and the like anywhere, ``_target_`` outside ``TARGET_SECTIONS`` (or
+    anywhere with ``allow_targets=False``)."""
+    allowed = (
+        {id(section) for _, section in _target_positions(data)}
+        if allow_targets and not path and isinstance(data, Mapping)
+        else set()
+    )
+    _refuse(data, path, allowed)
+
+
+def _refuse(data: Any, path: str, allowed: set[int]) -> None:
     if isinstance(data, Mapping):
         for key, value in data.items():
             where = f"{path}.{key}" if path else str(key)
-            if key in CALL_KEYS:
+            if key in CALL_KEYS and not (key == TARGET_KEY and id(data) in allowed):
                 raise ConfigError(
-                    f"{where}: names code to call; configs here are plain values (networks and "
-                    "optimizers are chosen by name: model.name, optim.name)"
+                    f"{where}: names code to call where a config may not; _target_ names a "
+                    f"class of your own only in the sections {', '.join(TARGET_SECTIONS)}"
                 )
-            refuse_call_keys(value, where)
+            _refuse(value, where, allowed)
     elif isinstance(data, list | tuple):
         for index, value in enumerate(data):
-            refuse_call_keys(value, f"{path}[{index}]")
+            _refuse(value, f"{path}[{index}]", allowed)
 
 
 def whole_numbers(cls: type, data: Any, key: str) -> Any:
@@ -197,7 +234,11 @@ def _parse_choice(registry: dict[str, type], data: Any, group: str, key: str = "
 
 
 def parse_model(data: Any) -> ModelConfig:
-    """A ``model`` section as its registered dataclass (chosen by ``name``)."""
+    """A ``model`` section as its registered dataclass (chosen by ``name``), or as a
+    ``TargetConfig`` when it names a network class of your own with ``_target_``."""
+    if is_target_section(data):
+        target, _, kwargs = split_target(data, "model")
+        return TargetConfig(target, kwargs)
     return _parse_choice(MODEL_CONFIGS, data, "model")
 
 
@@ -206,9 +247,72 @@ def parse_optim(data: Any) -> OptimConfig:
     return _parse_choice(OPTIM_CONFIGS, data, "optim")
 
 
+ENV_COMMON_KEYS = tuple(f.name for f in dataclasses.fields(EnvCommon))
+"""The keys of every env section; in a ``_target_`` env they are the run's, not the factory's."""
+
+
 def parse_env(data: Any) -> EnvConfig:
-    """An ``env`` section as its registered dataclass (chosen by ``kind``)."""
+    """An ``env`` section as its registered dataclass (chosen by ``kind``); one with
+    ``_target_`` is a ``FactoryEnvConfig`` (the common keys the run's, the rest the factory's)."""
+    if is_target_section(data):
+        target, common, kwargs = split_target(data, "env", ENV_COMMON_KEYS)
+        common.setdefault("name", target.rsplit(".", 1)[-1].lower())  # a label for run names
+        if common.setdefault("kind", "factory") != "factory":
+            raise ConfigError(
+                f"env.kind={common['kind']!r}: an env with _target_ is of kind factory"
+            )
+        return parse_section(
+            FactoryEnvConfig, {**common, "target": target, "kwargs": kwargs}, "env"
+        )
     return _parse_choice(ENV_CONFIGS, data, "env", key="kind")
+
+
+def parse_term(data: Any, key: str) -> LossTermConfig | None:
+    """A loss-term section (``intrinsic``, ``aux.<name>``) as ``LossTermConfig``; None or an
+    empty section is no term."""
+    if data is None or (isinstance(data, Mapping) and not data):
+        return None
+    if not is_target_section(data):
+        raise ConfigError(
+            f"{key}={data!r}: a loss term names its module with _target_ (e.g. intrinsic=icm)"
+        )
+    target, own, kwargs = split_target(data, key, TERM_KEYS)
+    return parse_section(LossTermConfig, {**own, "target": target, "kwargs": kwargs}, key)
+
+
+def parse_aux(data: Any) -> dict[str, LossTermConfig]:
+    """The ``aux`` section: auxiliary loss terms by name (entries set to null are left out)."""
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"aux={data!r}: must map names to loss-term sections (aux=[name,...])")
+    terms = {str(name): parse_term(section, f"aux.{name}") for name, section in data.items()}
+    return {name: term for name, term in terms.items() if term is not None}
+
+
+def parse_logger(data: Any) -> dict[str, Any]:
+    """The ``logger`` section: metric sinks by name, each typed by ``SINK_CONFIGS`` or, for a
+    sink of your own, a ``TargetConfig``; an entry set to null is left out."""
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"logger={data!r}: must map sink names to their sections")
+    sinks: dict[str, Any] = {}
+    for name, section in data.items():
+        key = f"logger.{name}"
+        if section is None:
+            continue
+        if is_target_section(section):
+            target, _, kwargs = split_target(section, key)
+            sinks[str(name)] = TargetConfig(target, kwargs)
+        elif name in SINK_CONFIGS:
+            sinks[str(name)] = parse_section(SINK_CONFIGS[name], section, key)
+        else:
+            raise ConfigError(
+                f"{key}: not a built-in sink ({', '.join(SINK_CONFIGS)}); a sink of your own "
+                "names its class with _target_"
+            )
+    return sinks
 
 
 def parse_runtime(data: Any) -> RuntimeConfig:
@@ -239,6 +343,9 @@ def typed_config(cfg: DictConfig | Mapping[str, Any]) -> TrainConfig:
         model=parse_model(data.get("model")),
         optim=parse_optim(data.get("optim")),
         runtime=parse_runtime(data.get("runtime")),
+        logger=parse_logger(data.get("logger")),
+        intrinsic=parse_term(data.get("intrinsic"), "intrinsic"),
+        aux=parse_aux(data.get("aux")),
     )
 
 
@@ -264,6 +371,22 @@ def load_eval_config(cfg: DictConfig | Mapping[str, Any]) -> EvalConfig:
     return eval_cfg
 
 
-def as_plain_data(cfg: Any) -> dict[str, Any]:
-    """A typed config as plain data (dicts, lists, scalars): for checkpoints, W&B and logs."""
-    return asdict(cfg)
+def as_plain_data(cfg: Any) -> Any:
+    """A typed config as plain data (dicts, lists, scalars): for checkpoints, W&B and logs.
+
+    A section that names its class with ``_target_`` is written back in Hydra's form (as you
+    wrote it), so a stored config reads back as the same typed config."""
+    if isinstance(cfg, FactoryEnvConfig):
+        common = {name: as_plain_data(getattr(cfg, name)) for name in ENV_COMMON_KEYS}
+        return as_section(cfg.target, as_plain_data(cfg.kwargs), **common)
+    if isinstance(cfg, LossTermConfig):
+        return as_section(cfg.target, as_plain_data(cfg.kwargs), weight=cfg.weight)
+    if isinstance(cfg, TargetConfig):
+        return as_section(cfg.target, as_plain_data(cfg.kwargs))
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        return {f.name: as_plain_data(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, Mapping):
+        return {k: as_plain_data(v) for k, v in cfg.items()}
+    if isinstance(cfg, list | tuple):
+        return [as_plain_data(v) for v in cfg]
+    return cfg

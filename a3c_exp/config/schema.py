@@ -85,7 +85,44 @@ ENV_CONFIGS: dict[str, type] = {
 }
 """Environment kinds (``env.kind``) and their typed sections; the envs are in a3c_exp.envs."""
 
-EnvConfig = VizDoomEnvConfig | GymEnvConfig | AtariEnvConfig
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """A section naming a class or function with ``_target_`` (Hydra's convention), and its
+    keyword arguments: every other key of the section (``a3c_exp.config.targets``)."""
+
+    target: str = MISSING  # dotted name of the class or function, e.g. my_pkg.nets.MyNet
+    kwargs: dict[str, Any] = field(default_factory=dict)  # the section's other keys
+
+    @property
+    def name(self) -> str:
+        """The target's own name (its last dotted part): a label for run names and logs."""
+        return self.target.rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True)
+class FactoryEnvConfig(EnvCommon):
+    """An ``env`` section with ``_target_``: a ``gymnasium.Env`` subclass or a function that
+    returns one, called with the section's keys other than the common ones (EnvCommon's)."""
+
+    kind: str = "factory"
+    target: str = MISSING  # dotted name of the env class or factory function
+    kwargs: dict[str, Any] = field(default_factory=dict)  # its keyword arguments
+
+
+EnvConfig = VizDoomEnvConfig | GymEnvConfig | AtariEnvConfig | FactoryEnvConfig
+
+
+@dataclass(frozen=True)
+class LossTermConfig(TargetConfig):
+    """A loss term (``intrinsic``, ``aux.<name>``): a module trained with the network, named by
+    ``_target_``; ``weight`` multiplies its loss in the total, its other keys are its own."""
+
+    weight: float = 1.0  # the term's loss enters the total loss times this
+
+
+TERM_KEYS = ("weight",)
+"""The keys of a loss-term section the run reads itself (the rest go to the term)."""
 
 
 @dataclass(frozen=True)
@@ -127,10 +164,9 @@ class LossConfig:
 
 
 @dataclass(frozen=True)
-class LoggerConfig:
-    """Where metrics go besides the console and the run directory's CSV."""
+class WandbConfig:
+    """``logger=wandb``: one W&B run per training job (section ``logger.wandb``)."""
 
-    kind: str = "none"  # "wandb" or "none"
     project: str = "a3c-exp"  # W&B project
     entity: str | None = None  # W&B entity (user or team); null = the default one
     group: str | None = None  # W&B group; null = the sweep's group in a --multirun (derived)
@@ -139,6 +175,18 @@ class LoggerConfig:
     name: str | None = None  # W&B run name; null = built from the job's overrides
     mode: str = "offline"  # W&B mode: offline (default, no network), online or disabled
     log_checkpoints: bool = False  # log the final and best checkpoints as W&B model artifacts
+
+
+@dataclass(frozen=True)
+class TensorBoardConfig:
+    """``logger=tensorboard``: TensorBoard event files in ``<run dir>/tensorboard``."""
+
+    flush_secs: float = 10.0  # seconds between writes of the event file to disk
+
+
+SINK_CONFIGS: dict[str, type] = {"wandb": WandbConfig, "tensorboard": TensorBoardConfig}
+"""Built-in metric sinks (``logger.<name>``) and their typed sections; any other name under
+``logger`` must name its sink class with ``_target_``. The sinks are in a3c_exp.reporting."""
 
 
 @dataclass(frozen=True)
@@ -258,7 +306,7 @@ MODEL_CONFIGS: dict[str, type] = {"conv_lstm": ConvLSTMConfig, "mlp": MLPConfig}
 OPTIM_CONFIGS: dict[str, type] = {"shared_adam": AdamConfig, "shared_rmsprop": RMSpropConfig}
 """Optimizer names (``optim.name``) and their typed sections; the classes are in a3c_exp.optim."""
 
-ModelConfig = ConvLSTMConfig | MLPConfig
+ModelConfig = ConvLSTMConfig | MLPConfig | TargetConfig
 OptimConfig = AdamConfig | RMSpropConfig
 RuntimeConfig = LocalRuntimeConfig | RayRuntimeConfig
 
@@ -271,7 +319,14 @@ class TrainConfig:
     model: Any = MISSING  # network: name + its arguments (conf/model/; typed by MODEL_CONFIGS)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: Any = MISSING  # shared optimizer: name + its arguments (conf/optim/; OPTIM_CONFIGS)
-    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    # metric sinks besides the console and metrics.csv, by name: wandb, tensorboard (typed by
+    # SINK_CONFIGS) or a sink of your own with _target_ (conf/logger/; logger=[wandb,tensorboard])
+    logger: Any = field(default_factory=dict)
+    # an exploration bonus trained with the network (conf/intrinsic/: none, icm): a loss term
+    # section with _target_ whose intrinsic reward is added to the rollout's rewards; null = none
+    intrinsic: Any = None
+    # auxiliary loss terms trained with the network, by name (conf/aux/; aux=[name,...])
+    aux: Any = field(default_factory=dict)
     runtime: Any = MISSING  # worker backend: kind + its settings (conf/runtime/; RUNTIME_CONFIGS)
     experiment: str | None = None  # name of the experiment preset in use (conf/experiment/*)
     workers: int = 1  # asynchronous worker processes (train.yaml defaults it to the CPU count)
@@ -312,6 +367,9 @@ class EvalConfig:
     """Every knob of an evaluation (``python -m a3c_exp.evaluate``; conf/eval.yaml)."""
 
     checkpoint: str = MISSING  # a checkpoint written by a3c_exp.train (.../checkpoints/last.ckpt)
+    # packages whose classes a checkpoint may name (a network, env or loss term of your own)
+    # and so get imported; this project's own is always trusted
+    trusted_packages: list[str] = field(default_factory=list)
     episodes: int = 20  # episodes to play
     greedy: bool = False  # true: take the most probable action; false: sample from the policy
     seed: int = 12345  # seed of the evaluation episodes (different from training seeds)

@@ -8,11 +8,12 @@ from a3c_exp.config import (
     AtariEnvConfig,
     ConfigError,
     EnvConfig,
+    FactoryEnvConfig,
     GymEnvConfig,
     VizDoomEnvConfig,
     check,
 )
-from a3c_exp.envs.factory import ENV_KINDS, register_atari
+from a3c_exp.envs.factory import ENV_KINDS, env_factory, register_atari
 
 
 def frame_side(env: EnvConfig) -> int | None:
@@ -31,6 +32,8 @@ def check_env(env: EnvConfig) -> None:
         check(side >= 1, "env.frame_size", side, "must be an integer >= 1")
     if isinstance(env, VizDoomEnvConfig):
         _check_vizdoom(env)
+    elif isinstance(env, FactoryEnvConfig):
+        env_factory(env)  # imports it: its kind and keys are checked, nothing is called
     else:
         _check_gym(env)
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -22,9 +21,6 @@ from torch.nn import functional as F
 
 from a3c_exp.models.shapes import ACTIVATIONS, OBS_NORMALIZATIONS, check_frame_size
 from a3c_exp.typing import RecurrentState
-
-if TYPE_CHECKING:
-    from a3c_exp.config import ModelConfig
 
 
 class ActorCritic(nn.Module):
@@ -356,25 +352,3 @@ class MLPActorCritic(ActorCritic):
             layers += [nn.Linear(size, hidden), ACTIVATION[activation]()]
             size = hidden
         super().__init__(nn.Sequential(*layers), size, n_actions, lstm_size)
-
-
-NETWORKS: dict[str, type[ActorCritic]] = {
-    "conv_lstm": ConvLSTMActorCritic,
-    "mlp": MLPActorCritic,
-}
-"""The networks ``model.name`` may choose (their typed configs: ``a3c_exp.config``)."""
-
-
-def build_model(model_cfg: ModelConfig, obs_shape: Sequence[int], n_actions: int) -> ActorCritic:
-    """Build the registered network ``model_cfg.name`` with the section's values as arguments.
-
-    Only this registry's classes are ever built, so a config (or a checkpoint's copy of one)
-    cannot make this call anything else. Raises ValueError with one line when the config does
-    not fit the environment.
-    """
-    if model_cfg.name not in NETWORKS:
-        raise ValueError(f"model.name={model_cfg.name!r}: allowed: {', '.join(NETWORKS)}")
-    arguments = {f.name: getattr(model_cfg, f.name) for f in fields(model_cfg) if f.name != "name"}
-    return NETWORKS[model_cfg.name](
-        obs_shape=list(obs_shape), n_actions=int(n_actions), **arguments
-    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from a3c_exp.config import ConfigError, ConvLSTMConfig, ModelConfig, check, is_int
+from a3c_exp.config import ConfigError, ConvLSTMConfig, ModelConfig, TargetConfig, check, is_int
 
 OBS_NORMALIZATIONS = ("standardize", "scale")
 """``model.obs_normalization`` of the conv network: per-frame standardising, or /255."""
@@ -49,7 +49,16 @@ def check_frame_size(kernel_sizes: Sequence[int], strides: Sequence[int], side: 
 
 def check_model(model: ModelConfig, frame_side: int | None = None) -> None:
     """Raise ConfigError (one line) for a bad ``model`` section, or for frames of
-    ``frame_side`` pixels it cannot take (None: the env's frames are not known before it runs)."""
+    ``frame_side`` pixels it cannot take (None: the env's frames are not known before it runs).
+
+    A network of your own (``_target_``) is imported here, checked to be an ``nn.Module``
+    subclass and its keys checked against its signature; its outputs are checked when the run
+    builds it, before any worker starts."""
+    if isinstance(model, TargetConfig):
+        from a3c_exp.models.build import network_class
+
+        network_class(model)
+        return
     check(
         model.activation in ACTIVATIONS,
         "model.activation",

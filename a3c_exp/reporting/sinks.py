@@ -1,10 +1,24 @@
-"""Metric sinks behind one small interface: console, CSV learning curve, W&B."""
+"""Metric sinks behind one small interface: console, CSV learning curve, W&B, TensorBoard,
+and sinks of your own.
+
+The console and ``metrics.csv`` are always there. The others are the ``logger`` section's
+entries, each built through one door (``build_sink``): a built-in by name (``SINKS``) or a
+class of your package by ``_target_``, checked to be a class with ``log`` and ``close`` and
+its keys checked against its signature, then called as ``cls(context, **keys)``.
+
+A sink's constructor gets a ``SinkContext``; it implements ``log``, ``summary``,
+``log_video`` and ``close`` (``MetricsSink``), and may implement ``state()``: plain data saved
+in every checkpoint and handed back as ``context.state`` when the run resumes (how the W&B
+sink continues the same W&B run), and ``log_checkpoints(paths)``.
+"""
 
 from __future__ import annotations
 
 import csv
 import logging
 import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -45,6 +59,20 @@ CSV_FIELDS = [
 ]
 
 
+@dataclass(frozen=True)
+class SinkContext:
+    """What a sink is told about its run when it is built (in the main process)."""
+
+    run_dir: Path  # the run's directory: every file a sink writes belongs under it
+    run_name: str  # the run's name, built from its overrides (doom-w8-ent0.005)
+    config: dict[str, Any]  # the run's resolved config as plain data
+    start_step: int  # the env step the run starts at (> 0 when it resumes)
+    # what this sink's ``state()`` returned in the checkpoint the run resumes from; {} if new
+    state: dict[str, Any] = field(default_factory=dict)
+    # metric keys beyond the built-in ones that the run will log (its loss terms')
+    extra_keys: tuple[str, ...] = ()
+
+
 class MetricsSink(Protocol):
     """Somewhere metrics go. All methods are called from the main process only."""
 
@@ -80,13 +108,13 @@ class NullSink:
 class CSVSink:
     """Appends every interval to ``metrics.csv`` in the run directory: the local learning curve."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, extra_fields: Sequence[str] = ()):
         self.path = Path(path)
         # a resumed run appends under the header its file already has (an older version's
-        # columns stay aligned); a new file gets today's columns
+        # columns stay aligned); a new file gets today's columns (and the loss terms')
         header = self._header()
         self._handle = open(self.path, "a", newline="")  # noqa: SIM115 - closed in close()
-        fields = header or CSV_FIELDS
+        fields = header or [*CSV_FIELDS, *extra_fields]
         self._writer = csv.DictWriter(self._handle, fieldnames=fields, extrasaction="ignore")
         if not header:
             self._writer.writeheader()
@@ -189,8 +217,9 @@ def _format_value(value: Any) -> str:
 class CompositeSink:
     """Fans every call out to several sinks; closes all of them even if one fails."""
 
-    def __init__(self, sinks: list[MetricsSink]):
+    def __init__(self, sinks: list[MetricsSink], names: list[str] | None = None):
         self.sinks = sinks
+        self.names = names if names is not None else [""] * len(sinks)  # "": not in ``logger``
 
     def log(self, metrics: Metrics) -> None:
         """Log to every sink."""
@@ -224,20 +253,95 @@ class CompositeSink:
         if errors:
             raise errors[0]
 
+    def states(self) -> dict[str, Any]:
+        """Each named sink's ``state()`` (for checkpoints), by its ``logger`` entry's name."""
+        return {
+            name: sink.state()
+            for name, sink in zip(self.names, self.sinks, strict=True)
+            if name and hasattr(sink, "state")
+        }
+
+
+SINKS: dict[str, str] = {
+    "wandb": "a3c_exp.reporting.wandb_sink.WandbSink",
+    "tensorboard": "a3c_exp.reporting.tensorboard_sink.TensorBoardSink",
+}
+"""The built-in sinks by ``logger`` entry name (their typed sections: ``SINK_CONFIGS``)."""
+
+
+def sink_class(name: str, section: Any) -> tuple[type, dict[str, Any]]:
+    """The class of the ``logger.<name>`` entry and the keyword arguments it gets, checked.
+
+    Raises ConfigError (one line) for a target that cannot be imported, is not a class with
+    ``log`` and ``close``, or does not take the section's keys.
+    """
+    from a3c_exp.config import TargetConfig
+    from a3c_exp.config.targets import check_arguments, locate
+
+    key = f"logger.{name}"
+    if isinstance(section, TargetConfig):
+        target, kwargs = section.target, dict(section.kwargs)
+    else:
+        target = SINKS[name]
+        kwargs = {f: getattr(section, f) for f in section.__dataclass_fields__}
+    cls = locate(target, key)
+    if not (isinstance(cls, type) and callable(getattr(cls, "log", None))):
+        from a3c_exp.config import ConfigError
+
+        raise ConfigError(
+            f"{key}._target_={target!r}: not a sink class (a class with log, summary, "
+            "log_video and close; a3c_exp.reporting.sinks)"
+        )
+    check_arguments(cls, kwargs, key, target, supplied=("context",))
+    return cls, kwargs
+
+
+def check_sinks(sinks: Mapping[str, Any]) -> None:
+    """Import and check every ``logger`` entry before the run starts (nothing is built)."""
+    for name, section in sinks.items():
+        sink_class(name, section)
+
 
 def build_sinks(
-    cfg: TrainConfig, run_dir: Path, run_name: str, start_step: int, resume_id: str | None
-) -> tuple[CompositeSink, str | None]:
-    """Console + CSV always; W&B if ``logger.kind == 'wandb'``. Returns the sink and W&B run id."""
+    cfg: TrainConfig,
+    run_dir: Path,
+    run_name: str,
+    start_step: int,
+    resumed: Mapping[str, Any] | None = None,
+    extra_keys: Sequence[str] = (),
+) -> CompositeSink:
+    """Console + CSV always, then every ``logger`` entry, built through ``sink_class``.
+
+    ``resumed``: the checkpoint's counters when the run resumes (each sink gets back the state
+    it saved). ``extra_keys``: the loss terms' metric keys (CSV columns, declared up front).
+    """
+    from a3c_exp.config import as_plain_data
+
+    resumed = resumed or {}
+    states = dict(resumed.get("sink_states") or {})
+    if "wandb" not in states and resumed.get("wandb_run_id"):  # checkpoints before sink states
+        states["wandb"] = {"run_id": resumed["wandb_run_id"]}
     sinks: list[MetricsSink] = [
         ConsoleSink(cfg.total_steps, start_step),
-        CSVSink(run_dir / "metrics.csv"),
+        CSVSink(run_dir / "metrics.csv", extra_keys),
     ]
-    run_id = None
-    if cfg.logger.kind == "wandb":
-        from a3c_exp.reporting.wandb_sink import WandbSink
-
-        wandb_sink = WandbSink(cfg, run_dir, run_name, resume_id)
-        run_id = wandb_sink.run_id
-        sinks.append(wandb_sink)
-    return CompositeSink(sinks), run_id
+    names = ["", ""]
+    config = as_plain_data(cfg)
+    composite = CompositeSink(sinks, names)
+    try:
+        for name, section in cfg.logger.items():
+            cls, kwargs = sink_class(name, section)
+            context = SinkContext(
+                run_dir,
+                run_name,
+                config,
+                start_step,
+                dict(states.get(name) or {}),
+                tuple(extra_keys),
+            )
+            sinks.append(cls(context, **kwargs))
+            names.append(name)
+    except BaseException:
+        composite.close(1)
+        raise
+    return composite

@@ -82,6 +82,7 @@ class RunStats:
         self.learning_rate: float | None = None
         self._losses: dict[str, list[float]] = {k: [] for k in LOSS_KEYS}
         self._episodes: dict[str, list[float]] = {k: [] for k in EPISODE_KEYS}
+        self._term_metrics: dict[str, list[float]] = {}  # the loss terms' figures, by key
         self.recent_speed = 0.0
 
     @property
@@ -168,6 +169,9 @@ class RunStats:
                 value = getattr(update, key)
                 if math.isfinite(value):
                     self._losses[key].append(value)
+            for key, value in update.term_metrics.items():
+                if math.isfinite(value):
+                    self._term_metrics.setdefault(key, []).append(value)
         for episode in update.episodes:
             self.episodes += 1
             if not math.isfinite(episode.reward):
@@ -220,6 +224,9 @@ class RunStats:
             values = self._losses.get(key) or self._episodes.get(key)
             if values:
                 metrics[name] = float(np.mean(values))
+        for key, values in self._term_metrics.items():
+            metrics[key] = float(np.mean(values))
+        self._term_metrics = {}
         self._interval_start = now
         self._interval_steps = 0
         self._interval_updates = 0

@@ -1,17 +1,21 @@
-"""The W&B run of a training job: created and finished by the main process only."""
+"""The W&B run of a training job (``logger=wandb``): created and finished by the main process.
+
+Built like every sink (``a3c_exp.reporting.sinks``) from its section ``logger.wandb``. Its
+``state()`` is the W&B run id, which a resumed run gets back so its curves continue in the
+same W&B run.
+"""
 
 from __future__ import annotations
 
 import netrc
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from a3c_exp.typing import Metrics
-
 if TYPE_CHECKING:
-    from a3c_exp.config import TrainConfig
+    from a3c_exp.reporting.sinks import SinkContext
+    from a3c_exp.typing import Metrics
 
 
 def has_wandb_credentials() -> bool:
@@ -25,31 +29,49 @@ def has_wandb_credentials() -> bool:
         return False
 
 
-class WandbSink:
-    """Logs interval metrics against ``global_step`` (env steps) to one W&B run."""
+def check_wandb_mode(mode: str) -> None:
+    """Refuse ``online`` without credentials, in one line, before anything starts."""
+    from a3c_exp.config import ConfigError
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path, run_name: str, resume_id: str | None):
+    if mode == "online" and not has_wandb_credentials():
+        raise ConfigError(
+            "logger.wandb.mode='online': no W&B credentials (set WANDB_API_KEY or run "
+            "`wandb login`), or use logger.wandb.mode=offline and `wandb sync` later"
+        )
+
+
+class WandbSink:
+    """Logs interval metrics against ``global_step`` (env steps) to one W&B run.
+
+    The keyword arguments are ``logger.wandb``'s (``a3c_exp.config.WandbConfig``)."""
+
+    def __init__(
+        self,
+        context: SinkContext,
+        project: str = "a3c-exp",
+        entity: str | None = None,
+        group: str | None = None,
+        tags: list[str] | None = None,
+        job_type: str = "train",
+        name: str | None = None,
+        mode: str = "offline",
+        log_checkpoints: bool = False,
+    ):
         import wandb
 
-        from a3c_exp.config import ConfigError, as_plain_data
-
-        logger_cfg = cfg.logger
-        if logger_cfg.mode == "online" and not has_wandb_credentials():
-            raise ConfigError(
-                "logger.mode='online': no W&B credentials (set WANDB_API_KEY or run "
-                "`wandb login`), or use logger.mode=offline and `wandb sync` later"
-            )
+        check_wandb_mode(mode)
+        resume_id = context.state.get("run_id")
         self._wandb = wandb
         self.run = wandb.init(
-            project=logger_cfg.project,
-            entity=logger_cfg.entity,
-            group=logger_cfg.group,
-            tags=list(logger_cfg.tags),
-            job_type=logger_cfg.job_type,
-            name=logger_cfg.name or run_name,
-            mode=logger_cfg.mode,
-            dir=str(run_dir),
-            config=as_plain_data(cfg),
+            project=project,
+            entity=entity,
+            group=group,
+            tags=list(tags or []),
+            job_type=job_type,
+            name=name or context.run_name,
+            mode=mode,
+            dir=str(context.run_dir),
+            config=context.config,
             id=resume_id,
             resume="allow" if resume_id else None,
             settings=wandb.Settings(console="off", x_disable_stats=True),
@@ -57,7 +79,11 @@ class WandbSink:
         self.run.define_metric("global_step")
         self.run.define_metric("*", step_metric="global_step")
         self.run_id = self.run.id
-        self._log_checkpoints = logger_cfg.log_checkpoints
+        self._log_checkpoints = log_checkpoints
+
+    def state(self) -> dict[str, Any]:
+        """The W&B run id: a resumed run continues the same W&B run."""
+        return {"run_id": self.run_id}
 
     def log(self, metrics: Metrics) -> None:
         """Log one interval."""

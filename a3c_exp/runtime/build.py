@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from a3c_exp.algo.terms import term_metric_names
 from a3c_exp.checkpoint import (
     CheckpointError,
     CheckpointManager,
@@ -60,13 +61,14 @@ def run_training(cfg: TrainConfig, run_dir: Path, name: str) -> RunResult:
         if resume is not None:
             restore(pool, resume)
             log.info("resuming from %s at step %s", resume.path, f"{stats.global_step:,}")
-        sink, wandb_id = build_sinks(
-            cfg, run_dir, name, stats.global_step, counters.get("wandb_run_id")
-        )
+        term_keys = [
+            key for slot, term, _ in pool.loss_terms() for key in term_metric_names(slot, term)
+        ]
+        sink = build_sinks(cfg, run_dir, name, stats.global_step, counters, term_keys)
         checkpoints = CheckpointManager(
             run_dir / "checkpoints", cfg.keep_checkpoints, counters.get("best_checkpoint_reward")
         )
-        extra = {"wandb_run_id": wandb_id, "run_dir": str(run_dir)}
+        extra = {"sink_states": sink.states(), "run_dir": str(run_dir)}
         result = Run(cfg, pool, sink, stats, checkpoints, extra, run_dir).run()
         exit_code = result.exit_code
         saved = {"last": result.checkpoint, "best": checkpoints.best_path}

@@ -16,7 +16,16 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from a3c_exp.config import ConfigError, RayRuntimeConfig, TrainConfig, check, load_config
+from a3c_exp.config import (
+    ConfigError,
+    RayRuntimeConfig,
+    TargetConfig,
+    TrainConfig,
+    WandbConfig,
+    check,
+    load_config,
+    loss_terms,
+)
 from a3c_exp.envs.checks import check_env, frame_side
 from a3c_exp.models.shapes import check_model
 from a3c_exp.runtime.cpus import allowed_cpus
@@ -30,7 +39,28 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     check_runtime(cfg)
     check_env(cfg.env)
     check_model(cfg.model, frame_side(cfg.env))
+    check_extensions(cfg)
     return cfg
+
+
+def check_extensions(cfg: TrainConfig) -> None:
+    """The loss terms and the metric sinks: each class importable, of its kind, and taking the
+    keys of its section (``a3c_exp.config.targets``); W&B online only with credentials."""
+    if cfg.intrinsic is not None or cfg.aux:
+        from a3c_exp.algo.terms import term_class
+
+        for key, term in loss_terms(cfg):
+            term_class(term, key)
+    yours = {name: sink for name, sink in cfg.logger.items() if isinstance(sink, TargetConfig)}
+    if yours:  # the built-in sinks' keys are their typed sections' (a test holds them equal)
+        from a3c_exp.reporting.sinks import check_sinks
+
+        check_sinks(yours)
+    wandb = cfg.logger.get("wandb")
+    if isinstance(wandb, WandbConfig):
+        from a3c_exp.reporting.wandb_sink import check_wandb_mode
+
+        check_wandb_mode(wandb.mode)
 
 
 def load_validated(composed: DictConfig | Mapping[str, Any]) -> TrainConfig:

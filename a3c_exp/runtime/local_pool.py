@@ -60,7 +60,7 @@ class LocalPool(PoolBase):
         global_step: Callable[[], int],
     ):
         super().__init__(cfg, env_spec, run_dir, global_step)
-        self.model.net.share_memory()  # the global network the workers step
+        self.model.share_memory()  # the global network (and loss terms) the workers step
         self.optimizer = self.model.configure_optimizers()  # its statistics are shared too
         self._ctx = mp.get_context(cfg.runtime.start_method)
         if cfg.runtime.start_method == "forkserver":
@@ -131,7 +131,7 @@ class LocalPool(PoolBase):
             target=run_worker,
             args=(
                 spec,
-                self.model.net,
+                self.model,
                 self.optimizer,
                 writer,
                 self._stop_event,

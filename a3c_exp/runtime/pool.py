@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from a3c_exp.algo.agent import check_agent_fits
 from a3c_exp.algo.global_model import GlobalModel
 from a3c_exp.checkpoint import Counts, ResumeState, Snapshot, restore_weights
 from a3c_exp.config import as_plain_data
@@ -38,6 +39,9 @@ class WorkerPool(Protocol):
     @property
     def hparams(self) -> dict[str, Any]:
         """The global model's hyperparameters, as its checkpoints store them."""
+
+    def loss_terms(self) -> list[tuple[str, Any, float]]:
+        """The global model's loss terms (slot key, module, weight), for what they report."""
 
     def restore(self, state: ResumeState) -> None:
         """Continue from a checkpoint's weights and optimizer statistics (before ``start``)."""
@@ -84,11 +88,17 @@ class PoolBase:
         self.restarts = 0
         self._per_rank_restarts: dict[int, int] = {}
         self.model = GlobalModel(as_plain_data(cfg), list(env_spec.obs_shape), env_spec.n_actions)
+        anchor_on_features = cfg.loss.anchor_coef > 0 and cfg.loss.anchor_on == "features"
+        check_agent_fits(self.model, anchor_on_features)
 
     @property
     def hparams(self) -> dict[str, Any]:
         """The global model's hyperparameters, as its checkpoints store them."""
         return self.model.hparams
+
+    def loss_terms(self) -> list[tuple[str, Any, float]]:
+        """The global model's loss terms (slot key, module, weight), for what they report."""
+        return self.model.loss_terms()
 
     def restore(self, state: ResumeState) -> None:
         """Load the checkpoint's weights here; the backend loads the optimizer statistics."""

@@ -33,9 +33,9 @@ import numpy as np
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
+from a3c_exp.algo.agent import Agent, AgentSpec
 from a3c_exp.checkpoint import Counts, ResumeState, Snapshot
 from a3c_exp.messages import Update
-from a3c_exp.models import ActorCritic, build_model
 from a3c_exp.optim.shared import (
     adapt_learning_rate,
     build_optimizer,
@@ -44,22 +44,23 @@ from a3c_exp.optim.shared import (
     optimizer_name,
 )
 from a3c_exp.runtime.pool import PoolBase, PoolError
-from a3c_exp.runtime.worker import Learner, WorkerSpec, worker_spec
+from a3c_exp.runtime.worker import Learner, WorkerSpec, agent_spec, worker_spec
 from a3c_exp.typing import Metrics
 
 if TYPE_CHECKING:
-    from a3c_exp.config import ModelConfig, OptimConfig, TrainConfig
+    from a3c_exp.config import OptimConfig, TrainConfig
     from a3c_exp.envs import EnvSpec
 
 log = logging.getLogger("a3c_exp")
 
 
 class ParameterServer:
-    """The global network and its optimizer; applies each worker's gradients as they arrive."""
+    """The global network (and loss terms) and its optimizer; applies each worker's gradients
+    as they arrive."""
 
     def __init__(
         self,
-        model: ModelConfig,
+        agent: AgentSpec,
         optim: OptimConfig,
         obs_shape: tuple[int, ...],
         n_actions: int,
@@ -68,9 +69,9 @@ class ParameterServer:
         applied: int,
     ):
         torch.set_num_threads(1)
-        self.net = build_model(model, obs_shape, n_actions)
-        self.net.load_state_dict(weights)
-        self.params = list(self.net.parameters())
+        self.agent = Agent(agent, obs_shape, n_actions)
+        self.agent.load_state_dict(weights)
+        self.params = list(self.agent.parameters())
         self.optimizer = build_optimizer(optim, self.params)  # the run's only optimizer
         if optimizer_state is not None:
             load_shared_state(self.optimizer, optimizer_state)
@@ -113,7 +114,7 @@ class ParameterServer:
 
     def snapshot(self) -> Snapshot:
         """Weights, optimizer statistics and counts between two steps (keys as A3CModule)."""
-        weights = {f"net.{k}": v.detach().clone() for k, v in self.net.state_dict().items()}
+        weights = {k: v.detach().clone() for k, v in self.agent.state_dict().items()}
         return Snapshot(
             weights,
             clone_state_dict(self.optimizer),
@@ -138,7 +139,7 @@ class ServerGlobalModel:
         self._weights: np.ndarray | None = None
         self._grads: np.ndarray | None = None
 
-    def pull(self, local: ActorCritic) -> None:
+    def pull(self, local: Agent) -> None:
         """Load the weights of the last push's reply (or ask the server for them)."""
         if self._weights is None:
             self._weights = self._ray.get(self.server.pull.remote())
@@ -147,7 +148,7 @@ class ServerGlobalModel:
             vector_to_parameters(weights, local.parameters())
         self._weights = None
 
-    def hand_over(self, local: ActorCritic) -> None:
+    def hand_over(self, local: Agent) -> None:
         """Take the local gradients, flat, for the next push."""
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in local.parameters()]
         self._grads = parameters_to_vector(grads).numpy()
@@ -216,6 +217,9 @@ class RayPool(PoolBase):
         runtime = cfg.runtime
         self._own_cluster = runtime.address is None
         init: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        shipped = package_dirs(user_packages(cfg))
+        if shipped:  # your own package reaches the actors on every node, as Ray ships it
+            init["runtime_env"] = {"py_modules": shipped}
         if self._own_cluster:
             init["num_cpus"] = available_cpus()
         else:
@@ -248,14 +252,14 @@ class RayPool(PoolBase):
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         ray, runtime = self._ray, self.cfg.runtime
-        weights = {k: v.detach().clone() for k, v in self.model.net.state_dict().items()}
+        weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         # on the run's own node: losing a worker node must not take the global net with it
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), False)
         server = ray.remote(ParameterServer).options(
             num_cpus=runtime.server_cpus, max_restarts=0, scheduling_strategy=here
         )
         self.server = server.remote(
-            self.cfg.model,
+            agent_spec(self.cfg),
             self.cfg.optim,
             self.env_spec.obs_shape,
             self.env_spec.n_actions,
@@ -421,6 +425,40 @@ class RayPool(PoolBase):
             except Exception as err:
                 log.debug("parameter server: %s", err)
         self._ray.shutdown()
+
+
+def user_packages(cfg: TrainConfig) -> list[str]:
+    """The top-level packages of the classes a run's workers build that are not this
+    project's: a network, env, or loss term of your own, or a gym id's module."""
+    from a3c_exp.config import FactoryEnvConfig, TargetConfig
+    from a3c_exp.config.targets import PROJECT_PACKAGE, top_package
+
+    names = [term.target for term in (cfg.intrinsic, *cfg.aux.values()) if term is not None]
+    if isinstance(cfg.model, TargetConfig):
+        names.append(cfg.model.target)
+    if isinstance(cfg.env, FactoryEnvConfig):
+        names.append(cfg.env.target)
+    env_id = getattr(cfg.env, "id", None) or ""
+    if ":" in env_id:
+        names.append(env_id.partition(":")[0])
+    return sorted({top_package(n) for n in names} - {PROJECT_PACKAGE})
+
+
+def package_dirs(packages: list[str]) -> list[str]:
+    """The folder (or module file) of each package, as Ray's ``runtime_env.py_modules`` takes
+    it; a package that cannot be found here is left to the nodes' own installs."""
+    import importlib.util
+
+    found = []
+    for package in packages:
+        spec = importlib.util.find_spec(package)
+        if spec is None:
+            continue
+        if spec.submodule_search_locations:
+            found.append(str(Path(next(iter(spec.submodule_search_locations)))))
+        elif spec.origin:
+            found.append(spec.origin)
+    return found
 
 
 def _first_line(err: BaseException) -> str:

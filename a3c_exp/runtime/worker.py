@@ -33,19 +33,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
+from torch import nn
 
+from a3c_exp.algo.agent import Agent, AgentSpec
 from a3c_exp.algo.anchor import Anchor
 from a3c_exp.algo.learning import rollout_loss, rollout_policy_change
 from a3c_exp.algo.rollout import EpisodeRecorder, Rollout, RolloutCollector
 from a3c_exp.checkpoint import COUNT_FIELDS
 from a3c_exp.envs import make_env
 from a3c_exp.messages import Episode, Ready, Update, WorkerError
-from a3c_exp.models import ActorCritic, build_model
 from a3c_exp.optim.shared import adapt_learning_rate
 from a3c_exp.seeding import derive_seed
 
 if TYPE_CHECKING:
-    from a3c_exp.config import EnvConfig, LossConfig, ModelConfig, TrainConfig
+    from a3c_exp.config import EnvConfig, LossConfig, TrainConfig
     from a3c_exp.envs import EnvSpec
 
 
@@ -56,7 +57,7 @@ class WorkerSpec:
     rank: int
     seed: int  # the worker's stream of the run's seed (a3c_exp.seeding)
     env: EnvConfig
-    model: ModelConfig
+    agent: AgentSpec  # the network's and the loss terms' sections
     loss: LossConfig
     rollout_len: int
     envs_per_worker: int
@@ -89,7 +90,7 @@ def worker_spec(
         rank=rank,
         seed=derive_seed(cfg.seed, rank, restarts, global_step),
         env=cfg.env,
-        model=cfg.model,
+        agent=agent_spec(cfg),
         loss=cfg.loss,
         rollout_len=cfg.rollout_len,
         envs_per_worker=cfg.envs_per_worker,
@@ -102,6 +103,11 @@ def worker_spec(
         cpu=cpus[rank % len(cpus)] if cpus else None,
         measure_kl=cfg.optim.kl_target is not None,
     )
+
+
+def agent_spec(cfg: TrainConfig) -> AgentSpec:
+    """The sections a run's agent (network and loss terms) is built from."""
+    return AgentSpec(cfg.model, cfg.intrinsic, dict(cfg.aux))
 
 
 class _Terminated(Exception):
@@ -135,7 +141,7 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def hand_over_gradients(local: ActorCritic, global_net: ActorCritic) -> None:
+def hand_over_gradients(local: nn.Module, global_net: nn.Module) -> None:
     """Point every global parameter's gradient at the local one, on every update.
 
     Assigning each time (rather than "only if the global grad is None") keeps updates flowing even
@@ -145,7 +151,7 @@ def hand_over_gradients(local: ActorCritic, global_net: ActorCritic) -> None:
         global_param.grad = local_param.grad
 
 
-def parameter_norm(net: ActorCritic) -> float:
+def parameter_norm(net: nn.Module) -> float:
     """Global L2 norm of the network's weights (the tutorial's 'var norm')."""
     return float(
         torch.linalg.vector_norm(torch.stack([p.detach().norm() for p in net.parameters()]))
@@ -159,10 +165,10 @@ class GlobalModel(Protocol):
     so the run's counters hold even when the worker dies right after.
     """
 
-    def pull(self, local: ActorCritic) -> None:
-        """Load the global network's current weights into ``local``."""
+    def pull(self, local: Agent) -> None:
+        """Load the global network's (and loss terms') current weights into ``local``."""
 
-    def hand_over(self, local: ActorCritic) -> None:
+    def hand_over(self, local: Agent) -> None:
         """Give ``local``'s (clipped) gradients to the global side."""
 
     def step(self, steps: int, episodes: int, kl: float = math.nan) -> float:
@@ -179,7 +185,7 @@ class SharedGlobalModel:
 
     def __init__(
         self,
-        global_net: ActorCritic,
+        global_net: nn.Module,
         optimizer: torch.optim.Optimizer,
         lock: Any,
         counts: torch.Tensor,
@@ -191,11 +197,11 @@ class SharedGlobalModel:
         self.counts = counts
         self.lock_step = lock_step
 
-    def pull(self, local: ActorCritic) -> None:
+    def pull(self, local: Agent) -> None:
         """Copy the shared weights (read without a lock: Hogwild)."""
         local.load_state_dict(self.global_net.state_dict())
 
-    def hand_over(self, local: ActorCritic) -> None:
+    def hand_over(self, local: Agent) -> None:
         """Point the global parameters' gradients at the local ones."""
         hand_over_gradients(local, self.global_net)
 
@@ -227,20 +233,27 @@ class Learner:
                         render_mode="rgb_array" if records and index == 0 else None,
                     )
                 )
-            self.local = build_model(spec.model, spec.obs_shape, spec.n_actions)
+            self.local = Agent(spec.agent, spec.obs_shape, spec.n_actions)
+            self.loss_terms = self.local.loss_terms()
+            self._term_parameters = [
+                params for _, term, _ in self.loss_terms if (params := list(term.parameters()))
+            ]
             recorder = None
-            if records:
+            if records and getattr(self.envs[0], "render_mode", None) == "rgb_array":
                 fps = self.envs[0].metadata.get("render_fps", 30) / spec.env.frame_skip
                 recorder = EpisodeRecorder(
                     self.envs[0], spec.video_every, Path(spec.video_dir), "worker0", fps
                 )
             self.collector = RolloutCollector(
                 self.envs,
-                self.local,
+                self.local.net,
                 spec.rollout_len,
                 seed=spec.seed,
                 truncation_discount=spec.loss.gamma if spec.env.bootstrap_truncated else None,
                 recorder=recorder,
+                keep_next_obs=any(
+                    getattr(term, "uses_next_obs", False) for _, term, _ in self.loss_terms
+                ),
             )
             # the last rollout learned from and the policy's logits on it then (measure_kl)
             self._previous: tuple[Rollout, torch.Tensor] | None = None
@@ -253,27 +266,35 @@ class Learner:
     def update(self, model: GlobalModel) -> Update:
         """Pull, roll out, learn, clip, push (skipped on a NaN/inf loss or gradient)."""
         spec, local, collector = self.spec, self.local, self.collector
+        net = local.net
         t_sync = time.perf_counter()
         model.pull(local)
         if spec.loss.anchor_coef > 0:
             if self.anchor is None:
-                self.anchor = Anchor(local, spec.loss.anchor_decay)
+                self.anchor = Anchor(net, spec.loss.anchor_decay)
             else:
-                self.anchor.follow(local)
+                self.anchor.follow(net)
         kl = math.nan
         if self._previous is not None:
-            kl = rollout_policy_change(local, *self._previous)
+            kl = rollout_policy_change(net, *self._previous)
         t_rollout = time.perf_counter()
         env_before = collector.env_seconds
         rollout = collector.collect()
         t_learn = time.perf_counter()
-        terms, logits = rollout_loss(local, rollout, spec.loss, self.anchor)
+        terms, logits = rollout_loss(net, rollout, spec.loss, self.anchor, self.loss_terms)
         local.zero_grad(set_to_none=True)
         terms.total.backward()
-        grad_norm = float(
-            torch.nn.utils.clip_grad_norm_(local.parameters(), spec.loss.max_grad_norm)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), spec.loss.max_grad_norm))
+        # each loss term's gradients are clipped on their own: the network's stay as without it
+        term_norms = [
+            float(torch.nn.utils.clip_grad_norm_(params, spec.loss.max_grad_norm))
+            for params in self._term_parameters
+        ]
+        skipped = not (
+            math.isfinite(grad_norm)
+            and all(math.isfinite(n) for n in term_norms)
+            and math.isfinite(float(terms.total.detach()))
         )
-        skipped = not (math.isfinite(grad_norm) and math.isfinite(float(terms.total.detach())))
         t_handoff = time.perf_counter()
         if not skipped:
             model.hand_over(local)
@@ -297,13 +318,14 @@ class Learner:
             policy_loss=float(terms.policy_loss.detach()) / n,
             entropy=float(terms.entropy.detach()) / n,
             grad_norm=grad_norm,
-            var_norm=parameter_norm(local),
+            var_norm=parameter_norm(net),
             skipped=skipped,
             kl=kl,
             learning_rate=learning_rate,
             anchor_drift=math.nan
             if terms.anchor_drift is None
             else float(terms.anchor_drift.detach()) / n,
+            term_metrics=terms.term_metrics if not skipped else {},
             # wall seconds per phase of this update (the worker is single-threaded)
             timing={
                 "sync": t_rollout - t_sync,
@@ -324,7 +346,7 @@ class Learner:
 
 def run_worker(
     spec: WorkerSpec,
-    global_net: ActorCritic,
+    global_net: nn.Module,
     optimizer: torch.optim.Optimizer,
     stats_conn: Any,
     stop_event: Any,
