@@ -26,13 +26,13 @@ def _rollout(steps=5, envs=2, shape=(1, 42, 42), n_actions=3, seed=0) -> Rollout
     dones = torch.zeros(steps, envs, dtype=torch.bool)
     dones[2, 0] = True
     return Rollout(
-        obs=obs[:-1],
+        obs=obs[:-1].clone(),
         actions=torch.randint(0, n_actions, (steps, envs), generator=generator),
         rewards=torch.randn(steps, envs, generator=generator),
         dones=dones,
         initial_state=(torch.zeros(1, envs, 16), torch.zeros(1, envs, 16)),
         bootstrap_values=torch.randn(envs, generator=generator),
-        next_obs=obs[1:],
+        next_obs=obs[1:].clone(),
     )
 
 
@@ -146,3 +146,15 @@ def test_next_observations_end_an_episode_with_its_last_observation():
     assert rollout.obs[:, 0, 0].tolist() == [9.0, 2.0, 1.0, 9.0]
     assert rollout.next_obs[:, 0, 0].tolist() == [2.0, 1.0, 0.0, 2.0]  # 0, not the reset's 9
     assert RolloutCollector([Countdown()], net, 4, seed=0).collect().next_obs is None
+
+
+def test_icm_encodes_each_frame_once_and_an_episodes_last_frame_as_its_own():
+    torch.manual_seed(0)
+    icm = ICM((1, 42, 42), 3, hidden_size=16)
+    rollout = _rollout(steps=6, envs=3)
+    rollout.dones[1, 2] = True
+    terminal = torch.randint(0, 256, (2, 1, 42, 42), dtype=torch.uint8)
+    rollout.next_obs[2, 0], rollout.next_obs[1, 2] = terminal  # not the next step's first frame
+    phi, phi_next = icm.encode_pairs(rollout)
+    torch.testing.assert_close(phi, icm.encode(rollout.obs.flatten(0, 1)))
+    torch.testing.assert_close(phi_next, icm.encode(rollout.next_obs.flatten(0, 1)))

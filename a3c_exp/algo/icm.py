@@ -15,8 +15,9 @@ Settings follow the authors' code (pathak22/noreward-rl):
 * bonus per step: ``reward_scale * 0.5 * ||phi_hat(s') - phi(s')||^2`` (eta = 0.01), from the
   weights the worker just pulled, added to the env's reward before the returns.
 
-The bonus is computed in the same pass as the loss (one encoder pass over s and s'), not
-while acting: the weights are the same ones, and acting stays as fast as without curiosity.
+The bonus is computed in the same pass as the loss (one encoder pass over the rollout's
+frames, each frame once), not while acting: the weights are the same ones, and acting stays as
+fast as without curiosity.
 """
 
 from __future__ import annotations
@@ -93,14 +94,30 @@ class ICM(LossTerm):
             x = x * (1.0 / 255.0)
         return self.encoder(x)
 
+    def encode_pairs(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
+        """phi(s_t) and phi(s_t+1) of every step, ``(T * B, feature_size)`` each.
+
+        Step t's next observation is step t+1's observation unless step t ended its episode, so
+        the encoder sees each frame once: the rollout's T frames, the one after its last step,
+        and the last frame of each episode that ended inside it (half the work of encoding
+        both sides in full).
+        """
+        steps, envs = rollout.dones.shape
+        frames = torch.cat([rollout.obs, rollout.next_obs[-1:]])  # (T + 1, B, ...)
+        encoded = self.encode(frames.flatten(0, 1)).view(steps + 1, envs, -1)
+        phi, phi_next = encoded[:-1], encoded[1:]
+        t, b = rollout.dones[:-1].nonzero(as_tuple=True)  # episode ends before the last step
+        if t.numel():
+            phi_next = phi_next.index_put((t, b), self.encode(rollout.next_obs[t, b]))
+        return phi.flatten(0, 1), phi_next.flatten(0, 1)
+
     def forward(self, rollout: Rollout, outputs: NetOutputs) -> TermResult:
         """The ICM loss of a rollout, each step's bonus, and the models' figures."""
         if rollout.next_obs is None:
             raise ValueError("ICM needs the rollout's next observations (uses_next_obs)")
         steps = rollout.n_steps
         actions = rollout.actions.reshape(-1)
-        both = torch.cat([rollout.obs.flatten(0, 1), rollout.next_obs.flatten(0, 1)])
-        phi, phi_next = self.encode(both).split(steps)
+        phi, phi_next = self.encode_pairs(rollout)
         inverse_logits = self.inverse_model(torch.cat([phi, phi_next], dim=1))
         inverse_loss = F.cross_entropy(inverse_logits, actions, reduction="sum")
         taken = F.one_hot(actions, self.n_actions).to(phi.dtype)
