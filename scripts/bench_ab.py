@@ -5,7 +5,8 @@ each code base in turn (A B A B ...), ``--repeats`` times each, and reads each r
 ``steps_per_second`` (env steps over training time, start-up excluded) from its summary line.
 Prints every pair, the medians and the ratio this/ref pair by pair, and writes JSON.
 
-Usage: python scripts/bench_ab.py --ref HEAD~1 [--repeats 5] [--out ab.json] -- env=doom workers=2 total_steps=30000
+Usage: python scripts/bench_ab.py --ref HEAD~1 [--repeats 5] [--out ab.json]
+           -- env=doom workers=2 total_steps=30000
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def main() -> None:
                 ref = run_once(worktree, base / f"ref-{repeat}", args.overrides)
                 this = run_once(ROOT, base / f"this-{repeat}", args.overrides)
                 pairs.append((this, ref))
-                print(f"pair {repeat}: this {this:,.0f} steps/s, ref {ref:,.0f}, ratio {this / ref:.3f}")
+                ratio = this / ref
+                print(f"pair {repeat}: this {this:,.0f} steps/s, ref {ref:,.0f}, ratio {ratio:.3f}")
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT)
     ratios = [this / ref for this, ref in pairs]
