@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import logging
 import math
 import os
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from a3c_exp.config import CALL_KEYS, ENV_CONFIGS, ConfigError, refuse_call_keys
+from a3c_exp.files import atomic_write_bytes
 from a3c_exp.optim.shared import clone_state_dict, optimizer_name
 
 if TYPE_CHECKING:
@@ -79,23 +81,16 @@ class CheckpointError(ValueError):
 
 
 def atomic_save(payload: dict[str, Any], path: Path) -> None:
-    """Write ``payload`` to ``path`` so that a crash leaves either the old file or the new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    """Write ``payload`` to ``path`` so that a crash or a full disk leaves either the old file
+    or the new one.
+
+    The checkpoint is serialised in memory first and written as bytes (``a3c_exp.files``): a
+    failed write then raises ``OSError`` naming the checkpoint, instead of the serialiser's own
+    error from inside a half-written archive.
+    """
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getbuffer())
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -284,8 +279,17 @@ def read_resume_state(cfg: TrainConfig) -> ResumeState:
 def resume_state(payload: dict[str, Any], cfg: TrainConfig, path: str = "") -> ResumeState:
     """The state a run with ``cfg`` takes from a loaded checkpoint ``payload``.
 
-    An optimizer of another kind is refused (ValueError) unless ``resume_optimizer_state=false``.
+    An optimizer of another kind is refused (ValueError) unless ``resume_optimizer_state=false``;
+    so is a network of another class than the config's (named, never imported: the run builds
+    its network from the config in force, which names its classes itself).
     """
+    stored = upgrade_legacy_sections((payload.get("hyper_parameters") or {}).get("cfg") or {})
+    saved_network, network = _network_name(stored.get("model")), _network_name(cfg.model)
+    if saved_network is not None and saved_network != network:
+        raise ValueError(
+            f"the checkpoint's network is {saved_network}, this config's is {network}; resume "
+            "with the checkpoint's model (model=<its option>, with its --config-dir)"
+        )
     saved_optimizer = _saved_optimizer_name(payload)
     if cfg.resume_optimizer_state and saved_optimizer not in (None, cfg.optim.name):
         raise ValueError(
@@ -297,6 +301,21 @@ def resume_state(payload: dict[str, Any], cfg: TrainConfig, path: str = "") -> R
     states = payload.get("optimizer_states") or []
     keep = cfg.resume_optimizer_state and bool(states)
     return ResumeState(path, payload["state_dict"], states[0] if keep else None, payload["a3c"])
+
+
+def _network_name(section: Any) -> str | None:
+    """A model section's network, by ``_target_`` or built-in ``name`` (None if unknown)."""
+    if dataclasses.is_dataclass(section):
+        section = (
+            {"_target_": section.target}
+            if hasattr(section, "target")
+            else {"name": getattr(section, "name", None)}
+        )
+    if not isinstance(section, Mapping):
+        return None
+    if "_target_" in section:
+        return str(section["_target_"])
+    return str(section["name"]) if section.get("name") else None
 
 
 def restore_weights(model: torch.nn.Module, weights: Mapping[str, torch.Tensor]) -> None:
@@ -335,10 +354,18 @@ def _mean_reward(payload: dict[str, Any]) -> float | None:
 class CheckpointManager:
     """Writes ``step-<N>.ckpt``, ``last.ckpt`` and ``best.ckpt`` in one folder (newest N kept)."""
 
-    def __init__(self, directory: Path, keep: int, best_reward: float | None = None):
+    def __init__(
+        self,
+        directory: Path,
+        keep: int,
+        best_reward: float | None = None,
+        last_saved: tuple[Path, int] | None = None,
+    ):
         self.directory = Path(directory)
         self.keep = keep
         self.best_reward = best_reward  # the last-100 mean of best.ckpt (resume: its own)
+        # the newest checkpoint known to be whole, and its env step (resume: the one resumed)
+        self.last_saved = last_saved
 
     def save(self, payload: dict[str, Any], step: int, periodic: bool) -> Path:
         """Write ``last.ckpt`` (and a numbered copy when ``periodic``); return the last path.
@@ -354,6 +381,7 @@ class CheckpointManager:
         payload["a3c"]["best_checkpoint_reward"] = self.best_reward
         last = self.directory / "last.ckpt"
         atomic_save(payload, last)
+        self.last_saved = (last, int(step))
         if periodic and self.keep > 0:
             atomic_save(payload, self.directory / f"step-{step:010d}.ckpt")
             self._rotate()

@@ -18,6 +18,7 @@ as the group's ``sweep-summary`` run.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -29,12 +30,16 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from a3c_exp.files import atomic_write_text, read_json
 from a3c_exp.reporting.labels import MISSING
 from a3c_exp.reporting.seed_stats import SeedStats
 
 log = logging.getLogger("a3c_exp")
 
 JOB_RECORD = "job.json"
+SECTIONS = ("pbt_summary.md",)
+"""Sections a sweeper writes into the sweep directory for ``summary.md`` to end with (the PBT
+sweeper's: the best member, its checkpoint, slot use)."""
 COLUMNS = ["job", "overrides", "status", "objective", "wall_time_s", "steps_per_s", "error"]
 CONFIG_COLUMNS = ["config", "jobs", "n", "mean", "iqm", "ci95_low", "ci95_high", "statuses"]
 SEED_KEY = "seed"
@@ -110,8 +115,8 @@ def config_labels(groups: list[ConfigGroup]) -> tuple[str, list[str]]:
 
 
 def write_job_record(job_dir: Path, record: dict[str, Any]) -> None:
-    """Write one job's record (plain data) into its directory."""
-    (Path(job_dir) / JOB_RECORD).write_text(json.dumps(record, indent=2, default=str))
+    """Write one job's record (plain data) into its directory, whole or not at all."""
+    atomic_write_text(Path(job_dir) / JOB_RECORD, json.dumps(record, indent=2, default=str))
 
 
 def completed_record(job_dir: Path, overrides: Sequence[str]) -> dict[str, Any] | None:
@@ -121,10 +126,8 @@ def completed_record(job_dir: Path, overrides: Sequence[str]) -> dict[str, Any] 
     and a job started anyway returns the recorded objective); failed, interrupted, pruned or
     never-started jobs run again.
     """
-    path = Path(job_dir) / JOB_RECORD
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
+    record = read_json(Path(job_dir) / JOB_RECORD, "job record")
+    if not isinstance(record, dict):
         return None
     task = [o for o in overrides if not o.startswith("hydra.")]
     if record.get("status") != "completed" or list(record.get("overrides") or []) != task:
@@ -132,11 +135,23 @@ def completed_record(job_dir: Path, overrides: Sequence[str]) -> dict[str, Any] 
     return record
 
 
+UNREADABLE = "record unreadable"
+"""The status a summary shows for a job whose ``job.json`` is empty or truncated."""
+
+
 def read_job_records(sweep_dir: Path) -> list[dict[str, Any]]:
-    """Records of every job under ``sweep_dir``, best objective first, failures last."""
+    """Records of every job under ``sweep_dir``, best objective first, failures last.
+
+    A record that cannot be read (empty, truncated: written on a full disk by an older
+    version) is listed with the status ``record unreadable`` and a warning naming its file.
+    """
     records = []
     for path in sorted(Path(sweep_dir).glob(f"*/{JOB_RECORD}")):
-        record = json.loads(path.read_text())
+        record = read_json(path, "job record")
+        if not isinstance(record, dict):
+            job = path.parent.name
+            record = {"job": int(job) if job.isdigit() else job, "status": UNREADABLE}
+            record["error"] = f"{path} is empty or truncated"
         record["job_dir"] = str(path.parent)
         records.append(record)
 
@@ -171,10 +186,9 @@ def summarise_sweep(
     sweep_dir = Path(sweep_dir)
     records = read_job_records(sweep_dir)
     rows = [{column: record.get(column) for column in COLUMNS} for record in records]
-    with open(sweep_dir / "summary.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+    write_csv(
+        sweep_dir / "summary.csv", COLUMNS, [{k: _cell(v) for k, v in r.items()} for r in rows]
+    )
     lines = [
         f"# Sweep {sweep_dir}",
         "",
@@ -201,7 +215,10 @@ def summarise_sweep(
             "| " + " | ".join(_cell(row[c]).replace("|", "/") for c in CONFIG_COLUMNS) + " |"
             for row in config_rows
         ]
-    (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
+    for name in SECTIONS:
+        if (sweep_dir / name).is_file():
+            lines += ["", (sweep_dir / name).read_text().rstrip()]
+    atomic_write_text(sweep_dir / "summary.md", "\n".join(lines) + "\n")
     if plot and records:
         if has_seeds(groups):
             plot_config_curves(sweep_dir, groups)
@@ -214,11 +231,18 @@ def write_config_table(sweep_dir: Path, groups: list[ConfigGroup]) -> list[dict[
     """``summary_configs.csv``: one row per config; return the rows."""
     _, labels = config_labels(groups)
     rows = [group.row(label) for group, label in zip(groups, labels, strict=True)]
-    with open(Path(sweep_dir) / "summary_configs.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CONFIG_COLUMNS)
-        writer.writeheader()
-        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+    cells = [{k: _cell(v) for k, v in row.items()} for row in rows]
+    write_csv(Path(sweep_dir) / "summary_configs.csv", CONFIG_COLUMNS, cells)
     return rows
+
+
+def write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    """A CSV table written whole or not at all."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, text.getvalue())
 
 
 def plot_config_curves(sweep_dir: Path, groups: list[ConfigGroup]) -> Path:
@@ -238,7 +262,7 @@ def plot_sweep_curves(sweep_dir: Path, records: list[dict[str, Any]]) -> Path | 
     from a3c_exp.reporting.labels import sweep_labels
     from a3c_exp.reporting.plots import plot_learning_curves
 
-    title, labels = sweep_labels([r["overrides"] for r in records])
+    title, labels = sweep_labels([r.get("overrides") or [] for r in records])
     # "3: ent=0.0244 λ=0.938": the job number leads to its row of summary.md and its directory
     labels = [f"{r['job']}: {label}".strip() for r, label in zip(records, labels, strict=True)]
     plotted, names, notes = [], [], []

@@ -19,6 +19,7 @@ import hydra
 from omegaconf import DictConfig
 
 from a3c_exp.config import ConfigError, register_configs
+from a3c_exp.files import fault_line, machine_fault
 
 if TYPE_CHECKING:
     from hydra.conf import HydraConf
@@ -70,26 +71,42 @@ def train(composed: DictConfig) -> RunResult:
 
     # validate before the heavy imports below: bad input is refused in about a second
     hydra_cfg = HydraConfig.get()
+    # a log file the machine can no longer write to (disk full) must not print a traceback per
+    # line: the run stops on that fault itself and says why in one line
+    logging.raiseExceptions = False
     cfg = validate(prepare(load_config(composed), hydra_cfg))
     run_dir = Path(hydra_cfg.runtime.output_dir)
     check_writable(run_dir)
 
     from a3c_exp.overrides import run_name
     from a3c_exp.reporting.plots import plot_learning_curves
-    from a3c_exp.runtime.build import run_training
+    from a3c_exp.runtime.build import dry_run, run_training
+
+    if cfg.dry_run:
+        return dry_run(cfg, run_dir)
 
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     if in_sweep:
         warn_if_oversubscribed(hydra_cfg.launcher, cfg.workers)
     name = run_name(cfg.env.name, cfg.workers, hydra_cfg.overrides.task)
     result = run_training(cfg, run_dir, name)
-    if not in_sweep:  # a sweep draws every job's curve in its summary (summary_curves.png)
-        plot_learning_curves([run_dir], run_dir / "learning_curve.png", [name])
+    if not in_sweep and result.fault is None:  # a sweep draws its jobs' curves in its summary
+        try:
+            plot_learning_curves([run_dir], run_dir / "learning_curve.png", [name])
+        except OSError as err:
+            if not machine_fault(err):
+                raise
+            log.warning("learning_curve.png not written: %s", fault_line(err, run_dir))
     return result
 
 
 class JobFailed(RuntimeError):
     """A sweep job that failed: Hydra records it and the sweep goes on with the other jobs."""
+
+
+class MachineFault(JobFailed):
+    """A sweep job that a fault of the machine stopped (no space, a read-only or vanished
+    directory): the sweeper records it apart and does not count its trial."""
 
 
 def warn_if_oversubscribed(launcher_cfg: Any, workers: int) -> None:
@@ -111,10 +128,16 @@ def warn_if_oversubscribed(launcher_cfg: Any, workers: int) -> None:
         )
 
 
+INFRASTRUCTURE = "infrastructure"
+"""A sweep record's status for a job that a fault of the machine stopped."""
+
+
 def _status(exit_code: int, stop_reason: str) -> str:
     """A sweep record's status: completed, pruned (stopped by the sweep's pruner), or why not."""
     from a3c_exp.runtime.exit_codes import EXIT_OK
 
+    if stop_reason in ("machine_fault", "dry_run"):
+        return INFRASTRUCTURE if stop_reason == "machine_fault" else stop_reason
     if exit_code != EXIT_OK:
         return stop_reason
     return "pruned" if stop_reason == "pruned" else "completed"
@@ -161,7 +184,10 @@ def _hydra_entry(cfg: DictConfig) -> float:
             total_steps=result.summary.get("total_steps"),
         )
         exit_code = result.exit_code
-        if exit_code != EXIT_OK:
+        if result.fault is not None:
+            print(f"error: {result.fault}", file=sys.stderr)
+            record["error"] = result.fault
+        elif exit_code != EXIT_OK:
             record["error"] = f"stopped: {result.stop_reason}"
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -173,12 +199,16 @@ def _hydra_entry(cfg: DictConfig) -> float:
         record.setdefault("wall_time_s", time.monotonic() - start)
         record["ended_at"] = time.time()
         if in_sweep:
-            write_job_record(Path(hydra_cfg.runtime.output_dir), record)
+            try:
+                write_job_record(Path(hydra_cfg.runtime.output_dir), record)
+            except OSError as err:  # the sweeper then learns the job's end from its return
+                log.warning("job.json not written: %s", err)
     if exit_code != EXIT_OK:
         if in_sweep and exit_code != EXIT_INTERRUPTED:
             # Hydra records the failure and the other jobs of the sweep still run; an
             # interruption (Ctrl-C, SIGTERM) stops the whole sweep instead.
-            raise JobFailed(record["error"] or f"exit code {exit_code}")
+            failure = MachineFault if record["status"] == INFRASTRUCTURE else JobFailed
+            raise failure(record["error"] or f"exit code {exit_code}")
         sys.exit(exit_code)
     return record["objective"]
 

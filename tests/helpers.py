@@ -9,6 +9,18 @@ import sys
 from pathlib import Path
 
 
+def load_script(name: str):
+    """``scripts/<name>.py`` as a module (registered in ``sys.modules``: dataclasses need it)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def cli_env() -> dict[str, str]:
     """Environment for CLI subprocesses: offline W&B, no network, caches under the test tree."""
     env = dict(os.environ)

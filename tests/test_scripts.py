@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from a3c_exp.sweep import write_job_record
-from tests.helpers import cli_env
+from tests.helpers import cli_env, load_script
 
 SCRIPTS = sorted((Path(__file__).parent.parent / "scripts").glob("*.py"))
 
@@ -77,16 +77,6 @@ def test_console_scripts_find_their_configs(command, tmp_path):
     assert "groups" in result.stdout and "cartpole" in result.stdout
 
 
-def _load_script(name):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS[0].parent / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 def _row(step, seconds, episodes, reward):
     return {
         "global_step": str(step),
@@ -103,11 +93,11 @@ def test_benchmarks_count_solved_only_over_a_full_window():
         _row(3000, 20.0, 150, 0.8),
         _row(4000, 30.0, 400, 0.8),
     ]
-    throughput = _load_script("bench_throughput").summarise(rows, solved=0.75)
+    throughput = load_script("bench_throughput").summarise(rows, solved=0.75)
     assert throughput["solved_at_s"] == 20.0
     assert throughput["before_solved"] == pytest.approx(200.0)  # 2000 steps in 10 s
     assert throughput["after_solved"] == pytest.approx(100.0)
-    solve = _load_script("bench_solve")
+    solve = load_script("bench_solve")
     assert [solve._value(r, solve.TASKS["doom"]) for r in rows] == [None, 0.8, 0.8]
     # health_gathering is judged on tics survived: the last-100 length x 4 tics per step
     rows[1]["Perf/Mean Length (last 100)"] = "510.0"
@@ -115,7 +105,7 @@ def test_benchmarks_count_solved_only_over_a_full_window():
 
 
 def test_bench_solve_reads_the_reference_progress_lines():
-    solve = _load_script("bench_solve")
+    solve = load_script("bench_solve")
     line = "t=95s steps=61234 sps=644 eps=2000 mean100=76.3\n"
     match = solve.REFERENCE_LINE.search(line)
     assert (match["t"], match["steps"], match["mean"]) == ("95", "61234", "76.3")
@@ -144,16 +134,13 @@ def test_tree_memory_counts_child_processes():
 
 
 def test_bench_scenarios_table_fills_row_by_row(tmp_path):
-    sys.path.insert(0, str(Path(__file__).parent.parent / "scripts"))
-    try:
-        import bench_scenarios
-    finally:
-        sys.path.pop(0)
+    bench_scenarios = load_script("bench_scenarios")
     row = {"preset": "doom_take_cover", "minutes": 0, "workers": 2}
     results = {"take_cover": {**row, "random_mean": 210.0, "random_std": 108.0}}
     bench_scenarios.write_results(results, tmp_path)
     table = (tmp_path / "scenarios.md").read_text()
-    assert "| take_cover | – | – | – | – | 210.0 ± 108.0 |" in table and "not trained yet" in table
+    assert "| take_cover | – | 0 | – | – | – | – | 210.0 ± 108.0 |" in table
+    assert "not trained yet" in table
     results["defend_the_center"] = {
         **row,
         "minutes": 30,
@@ -171,13 +158,65 @@ def test_bench_scenarios_table_fills_row_by_row(tmp_path):
     rows = [line for line in lines if line.startswith("| ") and "---" not in line][1:]
     # rows follow the script's scenario order, whatever order they were measured in
     assert [r.split(" | ")[0] for r in rows] == ["| defend_the_center", "| take_cover"]
-    assert "| 30 min, 2 workers | 2,500,000 | 12.5 ± 2.0 | 1,500 ± 100 | 0.60 ± 1.30 |" in rows[0]
+    assert "| 30 min, 2 workers | 1 | 2,500,000 | 12.5 ± 2.0 (1 seed) |" in rows[0]
+
+
+def test_bench_scenarios_rows_give_each_seed_and_their_iqm_and_interval():
+    bench_scenarios = load_script("bench_scenarios")
+
+    def seed(value, seconds):
+        return {
+            "env_steps": 1000,
+            "eval_mean": value,
+            "eval_std": 1.0,
+            "eval_tics": 10.0,
+            "eval_tics_std": 1.0,
+            "final_train_mean": value,
+            "time_to_target_s": seconds,
+            "load_samples": [2.0, 3.0],
+        }
+
+    base = {"preset": "doom_defend_the_line", "minutes": 30, "workers": 2}
+    row = bench_scenarios.seeds_row(
+        "defend_the_line",
+        {**base, "random_mean": 7.0, "random_std": 3.0},
+        [seed(20.0, 400.0), seed(30.0, None), seed(31.0, 200.0), seed(29.0, 600.0)],
+    )
+    assert row["n_seeds"] == 4 and row["eval_mean"] == pytest.approx(27.5)
+    assert row["eval_iqm"] == pytest.approx(29.5)  # the middle two of 20, 29, 30, 31
+    assert row["eval_ci95_low"] < row["eval_mean"] < row["eval_ci95_high"]
+    assert row["time_to_target_s"] == 400.0 and row["reached_target"] == 3  # median of 3
+    line = bench_scenarios.render_short_table({"defend_the_line": row})
+    assert "| 29.5 [" in line and "(4 seeds) | 7.00 |" in line
+    rows = [
+        {
+            "global_step": "10",
+            "Perf/Time": "5",
+            "Perf/Episodes": "50",
+            "Perf/Mean Reward (last 100)": "0.3",
+        },
+        {
+            "global_step": "20",
+            "Perf/Time": "9",
+            "Perf/Episodes": "120",
+            "Perf/Mean Reward (last 100)": "0.2",
+        },
+        {
+            "global_step": "30",
+            "Perf/Time": "14",
+            "Perf/Episodes": "170",
+            "Perf/Mean Reward (last 100)": "0.31",
+        },
+    ]
+    # the first crossing with 100 episodes seen, in game units (reward_scale 0.01)
+    assert bench_scenarios.time_to_target(rows, 0.01, 25) == 14.0
+    assert bench_scenarios.time_to_target(rows, 0.01, 40) is None
 
 
 def test_bench_sweep_rechecks_the_best_config_with_seeds_no_search_used():
     import argparse
 
-    bench = _load_script("bench_sweep")
+    bench = load_script("bench_sweep")
     args = argparse.Namespace(steps=40_000, slots=2, recheck_seeds=3)
     best = {"optim.lr": 0.0008, "rollout_len": 5}
     extra = ["hydra.sweeper.sampler_seed=1", "loss.value_coef=0.25"]
@@ -217,7 +256,7 @@ def _finished_sweep(sweep_dir: Path, finals: list[float], total: int = 8000) -> 
 
 
 def test_replay_prunes_the_late_poor_trials_and_never_the_first_ones(tmp_path):
-    replay = _load_script("replay_pruners")
+    replay = load_script("replay_pruners")
     _finished_sweep(tmp_path, [80, 70, 60, 50, 40, 30, 20, 10, 5, 1])
     trials, total, fixed_s = replay.load_trials(tmp_path, reports=10)
     assert [t.number for t in trials] == list(range(10)) and total == 8000 and fixed_s == 0.0
@@ -240,7 +279,7 @@ def test_replay_prunes_the_late_poor_trials_and_never_the_first_ones(tmp_path):
 
 
 def test_replay_reads_an_older_sweep_from_its_metrics(tmp_path):
-    replay = _load_script("replay_pruners")
+    replay = load_script("replay_pruners")
     (tmp_path / "metrics.csv").write_text(
         f"global_step,{replay.LAST_100}\n1000,10.0\n3000,30.0\n5000,\n"
     )
@@ -265,7 +304,7 @@ def test_checkpoint_drift_is_zero_between_equal_checkpoints_only(tmp_path):
     shutil.copy(first, ckpt_dir / "step-0000000001.ckpt")
     shutil.copy(first, ckpt_dir / "step-0000000002.ckpt")  # the same weights again
     shutil.copy(second, ckpt_dir / "step-0000000003.ckpt")
-    drift = _load_script("checkpoint_drift")
+    drift = load_script("checkpoint_drift")
     sequences = drift.record_episodes(ckpt_dir / "step-0000000001.ckpt", 2, 0, tmp_path)
     rows = drift.drift(sorted(ckpt_dir.glob("step-*.ckpt")), sequences)
     assert [row["step"] for row in rows] == [1, 2, 3]
@@ -281,7 +320,7 @@ def test_bench_solve_counts_the_seconds_below_half_the_best_so_far():
     # None row (no full window) is skipped and the 9 at t=60 counts its 20 s from t=40
     times = [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0]
     values = [4.0, 10.0, 6.0, 20.0, 8.0, None, 9.0]
-    solve = _load_script("bench_solve")
+    solve = load_script("bench_solve")
     assert solve.seconds_below_half_best(times, values, first=1) == 30.0
     assert solve.seconds_below_half_best(times[:3], [4.0, 10.0, 10.0], first=1) == 0.0
 
@@ -293,7 +332,7 @@ def test_doom_shots_counts_each_episodes_rounds_hits_and_kills(compose_train, tm
 
     cfg = load_validated(compose_train(["env=doom_defend_the_center"]))
     module = A3CModule(as_plain_data(cfg), [1, 84, 84], 3)  # an untrained policy
-    shots = _load_script("doom_shots")
+    shots = load_script("doom_shots")
     rows = shots.shots(module, cfg.env, episodes=2, seed=0, workdir=tmp_path)
     assert len(rows) == 2
     for row in rows:

@@ -15,8 +15,10 @@ sink continues the same W&B run), and ``log_checkpoints(paths)``.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,7 @@ log = logging.getLogger("a3c_exp")
 CSV_FIELDS = [
     "global_step",
     "Perf/Time",
+    "timestamp",  # seconds since the epoch when the row was written (aligns runs in time)
     "Perf/Mean Reward (last 100)",
     "Perf/Mean Length (last 100)",
     "Perf/Reward",
@@ -115,9 +118,11 @@ class CSVSink:
         header = self._header()
         self._handle = open(self.path, "a", newline="")  # noqa: SIM115 - closed in close()
         fields = header or [*CSV_FIELDS, *extra_fields]
-        self._writer = csv.DictWriter(self._handle, fieldnames=fields, extrasaction="ignore")
+        self._line = io.StringIO()  # one row is formatted here, then written in one call
+        self._writer = csv.DictWriter(self._line, fieldnames=fields, extrasaction="ignore")
         if not header:
             self._writer.writeheader()
+            self._write_line()
 
     def _header(self) -> list[str]:
         """The columns of the existing file (none for a new or empty one)."""
@@ -127,9 +132,15 @@ class CSVSink:
             return next(csv.reader(handle), [])
 
     def log(self, metrics: Metrics) -> None:
-        """Write one row."""
-        self._writer.writerow(metrics)
+        """Write one row, whole, and flush it."""
+        self._writer.writerow({**metrics, "timestamp": round(time.time(), 3)})
+        self._write_line()
+
+    def _write_line(self) -> None:
+        self._handle.write(self._line.getvalue())
         self._handle.flush()
+        self._line.seek(0)
+        self._line.truncate()
 
     def summary(self, values: Metrics) -> None:
         """The CSV holds curves only; summaries go to the console and W&B."""

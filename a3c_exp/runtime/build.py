@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +26,13 @@ from a3c_exp.checkpoint import (
 )
 from a3c_exp.config import ConfigError, TrainConfig
 from a3c_exp.envs import EnvSpec, probe_env_spec
+from a3c_exp.files import fault_line, machine_fault
 from a3c_exp.reporting import RunStats, build_sinks
 from a3c_exp.reporting.sinks import CompositeSink
 from a3c_exp.runtime.cpus import available_cpus
-from a3c_exp.runtime.exit_codes import EXIT_FAILED
+from a3c_exp.runtime.exit_codes import EXIT_FAILED, EXIT_OK
 from a3c_exp.runtime.pool import WorkerPool
-from a3c_exp.runtime.run import Run, RunResult
+from a3c_exp.runtime.run import Run, RunResult, with_last_checkpoint
 
 log = logging.getLogger("a3c_exp")
 
@@ -66,19 +68,74 @@ def run_training(cfg: TrainConfig, run_dir: Path, name: str) -> RunResult:
         ]
         sink = build_sinks(cfg, run_dir, name, stats.global_step, counters, term_keys)
         checkpoints = CheckpointManager(
-            run_dir / "checkpoints", cfg.keep_checkpoints, counters.get("best_checkpoint_reward")
+            run_dir / "checkpoints",
+            cfg.keep_checkpoints,
+            counters.get("best_checkpoint_reward"),
+            (Path(resume.path), stats.global_step) if resume is not None else None,
         )
         extra = {"sink_states": sink.states(), "run_dir": str(run_dir)}
-        result = Run(cfg, pool, sink, stats, checkpoints, extra, run_dir).run()
+        run = Run(cfg, pool, sink, stats, checkpoints, extra, run_dir)
+        result = run.run()
         exit_code = result.exit_code
         saved = {"last": result.checkpoint, "best": checkpoints.best_path}
         sink.log_checkpoints({k: p for k, p in saved.items() if p is not None and p.exists()})
-        return result
+    except BaseException:
+        if sink is not None:
+            sink.close(exit_code)
+        raise
     finally:
         if pool is not None:
             pool.close()
-        if sink is not None:
-            sink.close(exit_code)
+    return close_sinks(sink, result, run_dir, checkpoints)
+
+
+def close_sinks(
+    sink: CompositeSink, result: RunResult, run_dir: Path, checkpoints: CheckpointManager
+) -> RunResult:
+    """Close the sinks after the run; their last rows or events that the machine refuses to
+    write (disk full, directory gone) make the run's result that fault, in one line."""
+    try:
+        sink.close(result.exit_code)
+    except OSError as err:
+        if not machine_fault(err):
+            raise
+        if result.fault is None:
+            fault = with_last_checkpoint(fault_line(err, run_dir), checkpoints.last_saved)
+            return replace(result, stop_reason="machine_fault", exit_code=EXIT_FAILED, fault=fault)
+    return result
+
+
+def dry_run(cfg: TrainConfig, run_dir: Path) -> RunResult:
+    """Everything a run checks before its workers start, and nothing after: the env opened
+    once, the network and loss terms built, each sink's class and keys checked; one line says
+    what would run. Raises ConfigError (one line) as a real run would."""
+    from a3c_exp.algo.global_model import GlobalModel
+    from a3c_exp.config import as_plain_data
+    from a3c_exp.reporting.sinks import check_sinks
+
+    env_spec = probe_env_spec(cfg.env, workdir=str(run_dir / ".vizdoom"))
+    try:
+        model = GlobalModel(as_plain_data(cfg), list(env_spec.obs_shape), env_spec.n_actions)
+    except ConfigError:
+        raise
+    except ValueError as err:  # the network does not fit the env's frames, ...
+        raise ConfigError(str(err)) from None
+    check_sinks(cfg.logger)
+    parameters = sum(p.numel() for p in model.parameters())
+    terms = ", ".join(key for key, _, _ in model.loss_terms()) or "none"
+    log.info(
+        "dry run: would train %s (observations %s, %d actions) with %d workers x %d envs, "
+        "%s parameters, loss terms: %s, sinks: console, metrics.csv%s; nothing trained",
+        cfg.env.name,
+        tuple(env_spec.obs_shape),
+        env_spec.n_actions,
+        cfg.workers,
+        cfg.envs_per_worker,
+        f"{parameters:,}",
+        terms,
+        "".join(f", {name}" for name in cfg.logger),
+    )
+    return RunResult("dry_run", EXIT_OK, None, {"stop_reason": "dry_run"})
 
 
 def seed_everything(seed: int) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from a3c_exp.checkpoint import CheckpointManager, Counts, checkpoint_payload
 from a3c_exp.config import TrainConfig
+from a3c_exp.files import fault_line, machine_fault
 from a3c_exp.messages import Update
 from a3c_exp.reporting import MetricsSink, RunStats
 from a3c_exp.runtime.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
@@ -33,10 +34,13 @@ log = logging.getLogger("a3c_exp")
 class RunResult:
     """How a run ended."""
 
-    stop_reason: str  # total_steps, max_time, target_reward, pruned, interrupted, worker_failed
+    # total_steps, max_time, target_reward, pruned, interrupted, worker_failed, machine_fault
+    stop_reason: str
     exit_code: int
     checkpoint: Path | None
     summary: dict[str, Any]
+    # machine_fault: one line naming the cause, the file and the last good checkpoint
+    fault: str | None = None
 
 
 class _StopRequested(Exception):
@@ -68,6 +72,8 @@ class Run:
         self._failure: str | None = None
         self._consecutive_skips: dict[int, int] = {}
         self._numerical_failure = False
+        self.run_dir = run_dir
+        self._machine_fault: OSError | None = None  # a write the machine made fail
         self.trial = (
             TrialReporter(run_dir, cfg.trial_report_every, stats.global_step)
             if cfg.trial_report_every and run_dir is not None
@@ -92,10 +98,10 @@ class Run:
                 self._handle_all(self.pool.stop(0.0))
             for signum, handler in previous_handlers.items():
                 signal.signal(signum, handler)
-        # a forced stop may have killed a worker inside its optimizer step: no checkpoint then
-        return self._finish(
-            stop_reason, write_checkpoint=not forced and not self._numerical_failure
-        )
+        # a forced stop may have killed a worker inside its optimizer step: no checkpoint then;
+        # after a write the machine refused, the last good checkpoint is kept as it is
+        write = not forced and not self._numerical_failure and self._machine_fault is None
+        return self._finish(stop_reason, write_checkpoint=write)
 
     def _install_signal_handlers(self) -> dict[int, Any]:
         def handle(signum: int, frame: Any) -> None:
@@ -120,19 +126,25 @@ class Run:
         next_checkpoint = (self.stats.global_step // every + 1) * every if every else None
         while True:
             self._handle_all(self.pool.poll(timeout=0.05))
-            reason = self._stop_reason()
-            if time.monotonic() >= next_log or reason:
-                self._report()
-                next_log = time.monotonic() + cfg.log_every
-            if reason:
-                return reason
-            if next_checkpoint is not None and self.stats.global_step >= next_checkpoint:
-                try:
+            try:
+                reason = self._stop_reason()  # a sweep's trial report is written here
+                if time.monotonic() >= next_log or reason:
+                    self._report()
+                    next_log = time.monotonic() + cfg.log_every
+                if reason:
+                    return reason
+                if next_checkpoint is not None and self.stats.global_step >= next_checkpoint:
                     self._save_checkpoint(periodic=True)
-                except (PoolError, OSError) as err:  # server lost, disk full: the run ends
+                    next_checkpoint = (self.stats.global_step // every + 1) * every
+            except OSError as err:
+                if not machine_fault(err):
                     self._failure = f"periodic checkpoint not written: {err}"
                     return "worker_failed"
-                next_checkpoint = (self.stats.global_step // every + 1) * every
+                self._machine_fault = err  # disk full, read-only, gone: the run cannot go on
+                return "machine_fault"
+            except PoolError as err:  # the parameter server is lost: the run ends
+                self._failure = f"periodic checkpoint not written: {err}"
+                return "worker_failed"
 
     def _report(self) -> None:
         self._sync_counters()
@@ -193,6 +205,8 @@ class Run:
         for path in update.videos:
             if Path(path).exists():  # a worker on another node writes its videos there
                 self.sink.log_video(path, self.stats.global_step)
+        for note in update.notes:
+            log.warning("worker %d: %s", update.rank, note)
 
     # ----------------------------------------------------------------------------- closing
     def _save_checkpoint(self, periodic: bool) -> Path:
@@ -207,6 +221,7 @@ class Run:
         exit_code = {
             "interrupted": EXIT_INTERRUPTED,
             "worker_failed": EXIT_FAILED,
+            "machine_fault": EXIT_FAILED,
         }.get(stop_reason, EXIT_OK)
         if self._failure:
             log.error("%s", self._failure)
@@ -218,7 +233,38 @@ class Run:
             except PoolError as err:
                 exit_code = EXIT_FAILED if exit_code == EXIT_OK else exit_code
                 log.error("final checkpoint not written: %s (the last one written is kept)", err)
+            except OSError as err:
+                if not machine_fault(err):
+                    raise
+                self._machine_fault = err
+                stop_reason, exit_code = "machine_fault", EXIT_FAILED
         self._sync_counters()
         summary = {**self.stats.summary(), "stop_reason": stop_reason}
-        self.sink.summary(summary)
-        return RunResult(stop_reason, exit_code, checkpoint, summary)
+        try:
+            self.sink.summary(summary)
+        except OSError as err:
+            if not machine_fault(err):
+                raise
+            self._machine_fault = self._machine_fault or err
+            stop_reason, exit_code = "machine_fault", EXIT_FAILED
+            summary["stop_reason"] = stop_reason
+        return RunResult(stop_reason, exit_code, checkpoint, summary, self.fault_line())
+
+    def fault_line(self) -> str | None:
+        """The machine fault that stopped the run, in one line with the last good checkpoint;
+        None if there was none."""
+        if self._machine_fault is None:
+            return None
+        return with_last_checkpoint(
+            fault_line(self._machine_fault, self.run_dir), self.checkpoints.last_saved
+        )
+
+
+def with_last_checkpoint(line: str, last_saved: tuple[Path, int] | None) -> str:
+    """``<line>; last good checkpoint: <path> at <step> steps`` (or that there is none)."""
+    if last_saved is None:
+        return f"{line}; no checkpoint written yet"
+    path, step = last_saved
+    if not path.is_file():  # its folder was removed under the run
+        return f"{line}; no checkpoint left (the last, {path} at {step:,} steps, is gone)"
+    return f"{line}; last good checkpoint: {path} at {step:,} steps"

@@ -19,6 +19,8 @@ import math
 import time
 from pathlib import Path
 
+from a3c_exp.files import append_lines, atomic_write_text
+
 REPORTS = "trial_reports.jsonl"
 """One JSON line per milestone: ``{"step": <env steps>, "value": <running objective>}``."""
 PRUNE_REQUEST = "prune.request"
@@ -43,9 +45,7 @@ class TrialReporter:
             if value is not None and math.isfinite(value):
                 lines.append(json.dumps({"step": self.next_milestone, "value": float(value)}))
             self.next_milestone += self.every
-        if lines:
-            with open(self.path, "a") as handle:
-                handle.write("".join(line + "\n" for line in lines))
+        append_lines(self.path, lines)  # whole lines: the sweeper never reads half of one
 
     def pruned(self) -> bool:
         """Whether the sweeper asked this job to stop (checked at most every ``poll_s``)."""
@@ -74,4 +74,4 @@ def read_reports(run_dir: Path) -> dict[int, float]:
 def request_prune(run_dir: Path) -> None:
     """Ask the job running in ``run_dir`` to stop (its trial was pruned)."""
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    (Path(run_dir) / PRUNE_REQUEST).write_text("pruned by the sweep's pruner\n")
+    atomic_write_text(Path(run_dir) / PRUNE_REQUEST, "pruned by the sweep's pruner\n")

@@ -259,6 +259,7 @@ class Learner:
             self._previous: tuple[Rollout, torch.Tensor] | None = None
             # the moving average of the network (loss.anchor_coef), from the first pull on
             self.anchor: Anchor | None = None
+            self._fault_said = False
         except BaseException:
             self.close()
             raise
@@ -314,6 +315,7 @@ class Learner:
             steps=n,
             episodes=episodes,
             videos=tuple(collector.recorder.pop_written() if collector.recorder else ()),
+            notes=self._notes(),
             value_loss=float(terms.value_loss.detach()) / n,
             policy_loss=float(terms.policy_loss.detach()) / n,
             entropy=float(terms.entropy.detach()) / n,
@@ -336,6 +338,14 @@ class Learner:
                 "optimizer": t_end - t_optim,
             },
         )
+
+    def _notes(self) -> tuple[str, ...]:
+        """Said once: that the videos stopped, and why (a GIF the machine refused)."""
+        recorder = self.collector.recorder
+        if recorder is None or recorder.fault is None or self._fault_said:
+            return ()
+        self._fault_said = True
+        return (f"videos stopped: {recorder.fault}",)
 
     def close(self) -> None:
         """Stop the envs (and their engine processes)."""

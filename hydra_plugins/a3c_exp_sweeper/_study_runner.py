@@ -16,12 +16,18 @@ Resume: the study lives in ``<sweep dir>/optuna.db``. Run the same command with
 ``hydra.sweep.dir=<that sweep>`` and the finished trials are kept, a trial that was cut short
 is marked failed (user attribute ``interrupted``) and not counted, job numbers go on after the
 highest in the directory, and the study goes on until ``n_trials`` trials have finished.
+
+Faults of the machine: a job that stopped because it could not write (no space, a read-only or
+vanished directory; its record says ``infrastructure``) fails its trial with the user attribute
+``infrastructure``, which does not count either, so the study samples another trial in its
+place; ``MAX_INFRASTRUCTURE_FAILURES`` such trials in a row stop the sweep in one line instead
+of spending its budget on jobs that cannot run. A study that cannot be written (its database on
+a full disk) stops the sweep as Ctrl-C does, in one line; the same command resumes it once the
+cause is gone.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import math
 import sys
@@ -33,23 +39,33 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 from optuna.trial import TrialState
 
+from a3c_exp.files import machine_fault
 from a3c_exp.reporting.seed_stats import aggregate
 from a3c_exp.runtime.trial import read_reports, request_prune
-from a3c_exp.sweep import JOB_RECORD, summarise_sweep
+from a3c_exp.sweep import summarise_sweep
 from hydra_plugins.a3c_exp_launchers.launchers import interrupt_on_sigterm
 
 from ._search_space import SearchSpace
+from ._slots import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    INFRASTRUCTURE,
+    STUDY_WRITE_ERRORS,
+    SweepStopped,
+    job_outcome,
+    study_fault_line,
+    write_schedule,
+)
 
 log = logging.getLogger(__name__)
 
-EXIT_INTERRUPTED = 130
 INTERRUPTED = "interrupted"
 """User attribute of a trial cut short by a stop of the sweep: failed, and not counted."""
-SCHEDULE = "schedule.csv"
-"""Each job's trial, seed, start and end (seconds since the epoch) and how it ended."""
+MAX_INFRASTRUCTURE_FAILURES = 3
+"""Trials failed in a row by faults of the machine after which the sweep stops."""
 
 
 @dataclass
@@ -123,14 +139,21 @@ class StudyRunner:
         self.trials: dict[int, TrialRun] = {}
         self.jobs: list[Job] = []
         self._lock = threading.RLock()  # the study and the bookkeeping, in batch mode
+        self.infrastructure_in_a_row = 0  # trials failed in a row by faults of the machine
+        self.last_fault = ""
 
     # ------------------------------------------------------------------------------ counting
     def finished_trials(self) -> int:
-        """Trials that count towards ``n_trials``: completed, pruned, failed (not interrupted)."""
+        """Trials that count towards ``n_trials``: completed, pruned, failed (not interrupted
+        and not by a fault of the machine)."""
         trials = self.study.get_trials(deepcopy=False)
         return sum(
             t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-            or (t.state == TrialState.FAIL and not t.user_attrs.get(INTERRUPTED))
+            or (
+                t.state == TrialState.FAIL
+                and not t.user_attrs.get(INTERRUPTED)
+                and not t.user_attrs.get(INFRASTRUCTURE)
+            )
             for t in trials
         )
 
@@ -171,23 +194,43 @@ class StudyRunner:
 
     # ------------------------------------------------------------------------------ running
     def run(self) -> None:
-        """Run trials until ``n_trials`` have finished; Ctrl-C or SIGTERM: stop jobs, exit 130."""
+        """Run trials until ``n_trials`` have finished; Ctrl-C or SIGTERM: stop jobs, exit 130;
+        a study that cannot be written or a machine that keeps failing jobs: stop jobs, one
+        line, exit 1."""
         try:
             with interrupt_on_sigterm():  # a SIGTERM stops the sweep as Ctrl-C does
-                if hasattr(self.launcher, "start_job"):
-                    self._run_per_slot()
-                else:
-                    self._run_in_batches()
+                try:
+                    if hasattr(self.launcher, "start_job"):
+                        self._run_per_slot()
+                    else:
+                        self._run_in_batches()
+                except STUDY_WRITE_ERRORS as err:
+                    if isinstance(err, OSError) and not machine_fault(err):
+                        raise
+                    raise SweepStopped(study_fault_line(err, self.sweep_dir)) from None
+        except SweepStopped as stopped:
+            self._stop_all(EXIT_FAILED, str(stopped))
         except (KeyboardInterrupt, SystemExit) as stop:
             code = stop.code if isinstance(stop, SystemExit) else EXIT_INTERRUPTED
-            if isinstance(stop, KeyboardInterrupt) and hasattr(self.launcher, "stop_jobs"):
-                log.warning(f"interrupted: stopping {len(self.running)} running jobs")
-                self.launcher.stop_jobs([job.handle for job in self.running])
-            self._mark_interrupted()
-            self.write_schedule()
-            summarise_sweep(self.sweep_dir)  # Hydra calls no end-of-sweep callback now
-            sys.exit(code)
+            self._stop_all(code, None, interrupted=isinstance(stop, KeyboardInterrupt))
         self.write_schedule()
+
+    def _stop_all(self, code: int, line: str | None, interrupted: bool = False) -> None:
+        """Stop the running jobs, record what can be recorded, print ``line``, exit ``code``."""
+        if (interrupted or line) and hasattr(self.launcher, "stop_jobs") and self.running:
+            log.warning(f"stopping {len(self.running)} running jobs")
+            self.launcher.stop_jobs([job.handle for job in self.running])
+        for record in (self._mark_interrupted, self.write_schedule, self._summarise):
+            try:
+                record()
+            except (*STUDY_WRITE_ERRORS, OSError) as err:  # the same fault: already said
+                log.debug("not recorded while stopping: %s", err)
+        if line is not None:
+            print(f"error: {line}", file=sys.stderr)
+        sys.exit(code)
+
+    def _summarise(self) -> None:
+        summarise_sweep(self.sweep_dir)  # Hydra calls no end-of-sweep callback now
 
     def _run_per_slot(self) -> None:
         while True:
@@ -253,11 +296,10 @@ class StudyRunner:
     # ------------------------------------------------------------------------------ results
     def _job_ended(self, job: Job, result: JobReturn) -> None:
         job.ended_at = time.time()
-        record = _read_record(job.job_dir)
-        failed = result.status != JobStatus.COMPLETED
-        job.status = record.get("status") or ("failed" if failed else "completed")
-        value = record.get("objective", None if failed else result._return_value)
-        job.value = float(value) if isinstance(value, int | float) else None
+        outcome = job_outcome(job.job_dir, result)
+        job.status, job.value = outcome.status, outcome.value
+        if job.status == INFRASTRUCTURE:
+            self.last_fault = outcome.error
         log.info(f"job {job.idx} (trial {job.trial}, seed {job.seed}): {job.status}")
         self._report_progress()
         self.write_schedule()
@@ -273,6 +315,10 @@ class StudyRunner:
         values = [j.value for j in run.jobs if j.value is not None and math.isfinite(j.value)]
         run.trial.set_user_attr("values", values)
         bad = [j for j in run.jobs if j.done and j.status not in ("completed", "pruned")]
+        if any(j.status == INFRASTRUCTURE for j in bad):
+            self._machine_failed(run, [j for j in bad if j.status == INFRASTRUCTURE])
+            return
+        self.infrastructure_in_a_row = 0
         if run.pruned:
             self.study.tell(run.trial, state=TrialState.PRUNED)
             log.info(f"trial {run.trial.number}: pruned")
@@ -285,6 +331,24 @@ class StudyRunner:
             value = aggregate(values, self.settings.aggregate)
             self.study.tell(run.trial, value)
             log.info(f"trial {run.trial.number}: {self.settings.aggregate} {value:.4g} of {values}")
+
+    def _machine_failed(self, run: TrialRun, jobs: list[Job]) -> None:
+        """A trial that a fault of the machine failed: not counted, replaced by another; too
+        many in a row stop the sweep."""
+        run.trial.set_user_attr(INFRASTRUCTURE, True)
+        run.trial.set_user_attr("error", self.last_fault)
+        self.study.tell(run.trial, state=TrialState.FAIL)
+        self.infrastructure_in_a_row += 1
+        log.warning(
+            f"trial {run.trial.number}: job {jobs[0].idx} stopped by a fault of the machine "
+            f"({self.last_fault}); not counted, another trial takes its place"
+        )
+        if self.infrastructure_in_a_row >= MAX_INFRASTRUCTURE_FAILURES:
+            raise SweepStopped(
+                f"{self.infrastructure_in_a_row} trials in a row stopped by faults of the "
+                f"machine, the last: {self.last_fault}; the sweep stops (the same command "
+                "resumes it once the cause is gone)"
+            )
 
     def _report_progress(self) -> None:
         """Report every milestone all of a trial's seeds have passed; prune when told to."""
@@ -346,27 +410,20 @@ class StudyRunner:
     # ------------------------------------------------------------------------------ records
     def write_schedule(self) -> None:
         """``schedule.csv``: every job this sweeper started, with its times (slot use)."""
-        path = self.sweep_dir / SCHEDULE
-        old = []
-        if path.is_file():
-            with open(path, newline="") as handle:
-                mine = {str(job.idx) for job in self.jobs}
-                old = [row for row in csv.DictReader(handle) if row["job"] not in mine]
-        rows = old + [
-            {
-                "job": job.idx,
-                "trial": job.trial,
-                "seed": job.seed,
-                "started_at": job.started_at,
-                "ended_at": job.ended_at,
-                "status": job.status or ("running" if job.started_at else "not started"),
-            }
-            for job in self.jobs
-        ]
-        with open(path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["job"])
-            writer.writeheader()
-            writer.writerows(rows)
+        write_schedule(
+            self.sweep_dir,
+            [
+                {
+                    "job": job.idx,
+                    "trial": job.trial,
+                    "seed": job.seed,
+                    "started_at": job.started_at,
+                    "ended_at": job.ended_at,
+                    "status": job.status or ("running" if job.started_at else "not started"),
+                }
+                for job in self.jobs
+            ],
+        )
 
 
 def mark_interrupted(study: optuna.Study, number: int) -> None:
@@ -374,11 +431,3 @@ def mark_interrupted(study: optuna.Study, number: int) -> None:
     trial = study.trials[number]
     study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
     study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
-
-
-def _read_record(job_dir: Path) -> dict[str, Any]:
-    path = Path(job_dir) / JOB_RECORD
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
