@@ -1,4 +1,4 @@
-"""Sweep launcher presets: each composes, and each runs a tiny sweep the way the README says.
+"""Sweep launcher presets: each composes, and each runs a tiny sweep the way docs/sweeps.md says.
 
 The Slurm test needs a Slurm that answers (``scripts/slurm_local.sh start``, as CI does); it is
 skipped, with its reason, where Slurm is not installed or no controller answers, unless
@@ -41,6 +41,10 @@ PRESET_RUN_TESTS = {
     ),
     "sweeper/a3c_optuna": (
         "tests/test_sweeps.py::test_optuna_study_goes_on_after_a_failed_trial_and_lists_it"
+    ),
+    "sweeper/a3c_pbt": (
+        "tests/test_pbt.py::"
+        "test_a_population_exploits_explores_and_resumes_without_running_an_interval_twice"
     ),
 }
 

@@ -54,13 +54,14 @@ class WandbSink:
         tags: list[str] | None = None,
         job_type: str = "train",
         name: str | None = None,
+        id: str | None = None,
         mode: str = "offline",
         log_checkpoints: bool = False,
     ):
         import wandb
 
         check_wandb_mode(mode)
-        resume_id = context.state.get("run_id")
+        resume_id = id or context.state.get("run_id")
         self._wandb = wandb
         self.run = wandb.init(
             project=project,

@@ -1,6 +1,7 @@
-"""The schema of ``hydra/sweeper=a3c_optuna`` (registered as ``a3c_optuna_schema``)."""
+"""The schemas of ``hydra/sweeper=a3c_optuna`` and ``hydra/sweeper=a3c_pbt`` (registered as
+``a3c_optuna_schema`` and ``a3c_pbt_schema``)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -48,5 +49,40 @@ ConfigStore.instance().store(
     group="hydra/sweeper",
     name="a3c_optuna_schema",
     node=A3COptunaSweeperConf,
+    provider="a3c_exp",
+)
+
+
+@dataclass
+class A3CPBTSweeperConf:
+    """Population-based training: ``population`` members train at once; at each ready point a
+    member that is behind copies one that is ahead (exploit) and perturbs its hyperparameters
+    (explore). A member's interval is a training job resumed from its last checkpoint."""
+
+    _target_: str = "hydra_plugins.a3c_exp_sweeper.pbt_sweeper.A3CPBTSweeper"
+    direction: str = "maximize"  # maximize or minimize the jobs' objective
+    population: int = 4  # members; each trains total_steps env steps of its own
+    # env steps of its own a member trains between two ready points (exploit/explore)
+    ready_every: int = 100_000
+    # a member in the bottom quantile of the latest scores copies one of the top quantile
+    quantile: float = 0.25
+    perturb_factors: list[float] = field(default_factory=lambda: [0.8, 1.25])
+    resample_probability: float = 0.25  # a copied value is drawn afresh instead of perturbed
+    # a member is replaced only by one whose score is better by more than this (objective units)
+    margin: float = 0.0
+    # ready points at which a member is not yet replaced: slow starters get to start
+    warmup_intervals: int = 1
+    seed: int = 0  # the sweep's seed: initial values, perturbations, members' seeds
+    # jobs running at once; null = the launcher's own bound (parallel_local: CPUs // workers)
+    n_jobs: int | None = None
+    poll_s: float = 0.2  # seconds between two looks at the running jobs
+    # key: a sweep in Hydra's grammar (choice, range, interval, tag(log, interval))
+    params: dict[str, Any] | None = None
+
+
+ConfigStore.instance().store(
+    group="hydra/sweeper",
+    name="a3c_pbt_schema",
+    node=A3CPBTSweeperConf,
     provider="a3c_exp",
 )

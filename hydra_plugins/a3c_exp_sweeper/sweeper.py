@@ -17,6 +17,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from a3c_exp.files import atomic_write_text
+
 from .config import PRUNERS, SAMPLERS
 
 log = logging.getLogger(__name__)
@@ -28,8 +30,8 @@ class SweepConfigError(HydraException):
     """A sweeper setting that cannot work; the message is one line naming it."""
 
 
-class A3COptunaSweeper(Sweeper):
-    """Optuna search with pruning, busy slots, seeds per trial and resume (see study_runner)."""
+class LaunchingSweeper(Sweeper):
+    """A sweeper of this project: its settings, Hydra's context and the launcher it runs on."""
 
     def __init__(self, **settings: Any):
         self.settings = settings
@@ -49,8 +51,15 @@ class A3COptunaSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config
         )
 
+
+class A3COptunaSweeper(LaunchingSweeper):
+    """Optuna search with pruning, busy slots, seeds per trial and resume (see study_runner)."""
+
     def sweep(self, arguments: list[str]) -> None:
         """Run the study until ``n_trials`` trials have finished."""
+        from a3c_exp.files import machine_fault
+
+        from ._slots import STUDY_WRITE_ERRORS, study_fault_line
         from ._study_runner import StudyRunner
 
         assert self.config is not None and self.hydra_context is not None
@@ -59,8 +68,13 @@ class A3COptunaSweeper(Sweeper):
         space = self._search_space(arguments)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        study = open_study(settings, sweep_dir, space, int(self.config.total_steps))
+        try:
+            atomic_write_text(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config))
+            study = open_study(settings, sweep_dir, space, int(self.config.total_steps))
+        except STUDY_WRITE_ERRORS as err:
+            if isinstance(err, OSError) and not machine_fault(err):
+                raise
+            raise SweepConfigError(study_fault_line(err, sweep_dir)) from None
         runner = StudyRunner(
             study,
             space,
@@ -75,24 +89,16 @@ class A3COptunaSweeper(Sweeper):
             log.info(f"resuming study {study.study_name!r}: {done} trials finished before")
         log.info(f"study in {sweep_dir / STUDY_FILE}, {runner.slots} job slots")
         runner.run()
-        write_results(study, sweep_dir)
+        try:
+            write_results(study, sweep_dir)
+        except OSError as err:
+            log.warning(f"optimization_results.yaml not written: {err}")
 
     def _search_space(self, arguments: list[str]) -> Any:
-        from ._search_space import SearchSpaceError, search_space
+        from ._search_space import SearchSpaceError
 
         assert self.hydra_context is not None
-        params = self.settings.get("params") or {}
-        lines = [f"{key}={value}" for key, value in params.items()] + list(arguments)
-        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        try:
-            space = search_space(parser.parse_overrides(lines))
-        except SearchSpaceError as err:
-            raise SweepConfigError(str(err)) from None
-        if not space.distributions:
-            raise SweepConfigError(
-                "hydra.sweeper.params: nothing to search (give params or a sweep such as "
-                "'optim.lr=tag(log, interval(1e-4, 1e-2))')"
-            )
+        space = parse_search_space(self.settings, self.hydra_context, arguments)
         if "seed" in space.distributions:
             raise SweepConfigError(
                 "seed: not a search parameter here; use hydra.sweeper.seeds_per_trial=K"
@@ -105,12 +111,36 @@ class A3COptunaSweeper(Sweeper):
         return space
 
     def _slots(self, space: Any) -> int:
-        """Jobs at once: ``n_jobs``, else the launcher's own bound, else 1."""
-        if self.settings.get("n_jobs"):
-            return int(self.settings["n_jobs"])
-        if hasattr(self.launcher, "job_slots"):
-            return int(self.launcher.job_slots(space.fixed))
-        return 1
+        return job_slots(self.settings, self.launcher, space)
+
+
+def parse_search_space(settings: dict[str, Any], hydra_context: Any, arguments: list[str]) -> Any:
+    """The ``params`` and the command line's sweeps as a search space (fixed overrides apart);
+    SweepConfigError in one line when there is nothing to search or a sweep cannot be."""
+    from ._search_space import SearchSpaceError, search_space
+
+    params = settings.get("params") or {}
+    lines = [f"{key}={value}" for key, value in params.items()] + list(arguments)
+    parser = OverridesParser.create(config_loader=hydra_context.config_loader)
+    try:
+        space = search_space(parser.parse_overrides(lines))
+    except SearchSpaceError as err:
+        raise SweepConfigError(str(err)) from None
+    if not space.distributions:
+        raise SweepConfigError(
+            "hydra.sweeper.params: nothing to search (give params or a sweep such as "
+            "'optim.lr=tag(log, interval(1e-4, 1e-2))')"
+        )
+    return space
+
+
+def job_slots(settings: dict[str, Any], launcher: Any, space: Any) -> int:
+    """Jobs at once: ``n_jobs``, else the launcher's own bound, else 1."""
+    if settings.get("n_jobs"):
+        return int(settings["n_jobs"])
+    if hasattr(launcher, "job_slots"):
+        return int(launcher.job_slots(space.fixed))
+    return 1
 
 
 def _check_settings(settings: dict[str, Any]) -> None:
@@ -241,4 +271,5 @@ def write_results(study: Any, sweep_dir: Path) -> None:
     if counts["complete"]:
         results.update(best_params=study.best_params, best_value=study.best_value)
         log.info(f"best value {study.best_value:.4g}: {study.best_params}")
-    OmegaConf.save(OmegaConf.create(results), sweep_dir / "optimization_results.yaml")
+    text = OmegaConf.to_yaml(OmegaConf.create(results))
+    atomic_write_text(sweep_dir / "optimization_results.yaml", text)
