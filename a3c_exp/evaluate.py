@@ -102,6 +102,7 @@ def evaluate(composed: DictConfig) -> dict[str, Any]:
     from hydra.core.hydra_config import HydraConfig
 
     from a3c_exp.config import ConfigError, load_eval_config, parse_env
+    from a3c_exp.files import atomic_write_text
 
     cfg = load_eval_config(composed)  # bad input refused before torch is imported
 
@@ -148,7 +149,7 @@ def evaluate(composed: DictConfig) -> dict[str, Any]:
         "video": str(record_path) if record_path else None,
         "per_episode": results,
     }
-    (out_dir / "eval.json").write_text(json.dumps(report, indent=2))
+    atomic_write_text(out_dir / "eval.json", json.dumps(report, indent=2))
     log.info(
         "%s: reward %.3f ± %.3f, length %.1f ± %.1f over %d episodes -> %s",
         env_cfg.name,

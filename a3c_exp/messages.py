@@ -49,6 +49,7 @@ class Update:
     # the loss terms' figures of this update, keyed for reporting (Intrinsic/..., Aux/...)
     term_metrics: dict[str, float] = field(default_factory=dict)
     videos: tuple[str, ...] = ()  # GIFs written since the last update
+    notes: tuple[str, ...] = ()  # what the worker has to say once (videos stopped: why)
 
 
 @dataclass(frozen=True)

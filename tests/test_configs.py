@@ -183,7 +183,7 @@ def test_defaults_are_the_tutorial_with_its_measured_changes(compose_train):
     assert cfg.loss.gamma == 0.99
     assert cfg.loss.entropy_coef == 0.01 and cfg.loss.max_grad_norm == 40.0
     assert cfg.logger["wandb"].mode == "offline" and set(cfg.logger) == {"wandb"}
-    # the measured changes (README "Performance"): 4 games per worker learn together at 4x the
+    # the measured changes (docs/performance.md): 4 games per worker learn together at 4x the
     # tutorial's lr, from 42x42 frames and 10-step rollouts
     assert cfg.envs_per_worker == 4 and cfg.optim.lr == 4e-4
     assert cfg.env.frame_size == 42 and cfg.rollout_len == 10

@@ -463,3 +463,22 @@ def test_evaluate_refuses_an_untrusted_class_in_one_line_and_runs_when_trusted(
     )
     assert trusted.returncode == 0, trusted.stderr
     assert (tmp_path / "eval" / "eval.json").is_file()
+
+
+def test_a_resume_names_the_checkpoints_network_when_the_config_has_another(
+    tmp_path, compose_train, user_package
+):
+    from a3c_exp.checkpoint import resume_state
+
+    path = _checkpoint_naming(tmp_path, {"_target_": "my_pkg.nets.TinyNet", "hidden": 8})
+    payload = load_checkpoint(path)
+    cfg = _cartpole(compose_train)  # the built-in mlp
+    with pytest.raises(ValueError) as info:
+        resume_state(payload, cfg, str(path))
+    assert "the checkpoint's network is my_pkg.nets.TinyNet, this config's is mlp" in str(
+        info.value
+    )
+    same = _cartpole(
+        compose_train, "~model", "+model._target_=my_pkg.nets.TinyNet", "+model.hidden=8"
+    )
+    assert resume_state(payload, same, str(path)).path == str(path)

@@ -149,7 +149,7 @@ def test_ray_launcher_runs_each_sweep_job_as_a_ray_task_keeping_its_slots_busy(t
     and a job started only when a slot frees."""
     pytest.importorskip(
         "hydra_plugins.hydra_ray_launcher",
-        reason="hydra-ray-launcher is installed with --no-deps (see README 'Running on a cluster')",
+        reason="hydra-ray-launcher is installed with --no-deps (see docs/clusters.md)",
     )
     import csv
 

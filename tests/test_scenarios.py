@@ -1,4 +1,4 @@
-"""Every scenario preset composes, starts and steps with the spaces the README states; the
+"""Every scenario preset composes, starts and steps with the spaces docs/scenarios.md states; the
 unserved scenarios are refused with their reason; one trains through the CLI."""
 
 import numpy as np
@@ -15,7 +15,7 @@ from tests.helpers import read_metrics, run_train
 
 DOOM_ENVS = [name for name in group_options("env") if name.startswith("doom")]
 
-# preset: (observation shape, buttons) as the README's "Scenarios" table states them
+# preset: (observation shape, buttons) as the "Presets" table of docs/scenarios.md states them
 SPACES = {
     "doom": ((1, 42, 42), ["MOVE_LEFT", "MOVE_RIGHT", "ATTACK"]),
     "doom_defend_the_center": ((1, 84, 84), ["TURN_LEFT", "TURN_RIGHT", "ATTACK"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -97,12 +98,14 @@ class EpisodeRecorder:
         self._next_due = clock()
         self.frames: list[np.ndarray] | None = None
         self.written: list[str] = []
+        # why recording stopped (a GIF the machine refused to write), for the run's log
+        self.fault: str | None = None
 
     def start_episode(self) -> None:
         """Begin recording if one is due."""
         self.frames = None
         now = self.clock()
-        if now >= self._next_due:
+        if now >= self._next_due and self.fault is None:
             self._next_due = now + self.every_seconds
             self.frames = [self._frame()]
 
@@ -116,10 +119,15 @@ class EpisodeRecorder:
         if self.frames is not None:
             import imageio.v2 as imageio
 
-            self.out_dir.mkdir(parents=True, exist_ok=True)
             path = self.out_dir / f"{self.prefix}-episode{self.episode:06d}.gif"
-            imageio.mimsave(path, self.frames, duration=1000 / self.fps, loop=0)
-            self.written.append(str(path))
+            try:
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+                imageio.mimsave(path, self.frames, duration=1000 / self.fps, loop=0)
+                self.written.append(str(path))
+            except OSError as err:  # disk full, directory gone: no more videos, training goes on
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
+                self.fault = f"{(err.strerror or str(err)).lower()} writing {path}"
             self.frames = None
         self.episode += 1
 

@@ -29,10 +29,9 @@ Two slots hold terms: ``intrinsic`` (one exploration bonus, ``intrinsic=icm``) a
 
 from __future__ import annotations
 
-import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -142,8 +141,3 @@ def apply_terms(
         for name, value in result.metrics.items():
             metrics[f"{prefix}/{name}"] = float(value)
     return total, bonus, metrics
-
-
-def finite(metrics: Mapping[str, Any]) -> bool:
-    """Whether every metric value is a finite number."""
-    return all(math.isfinite(float(v)) for v in metrics.values())

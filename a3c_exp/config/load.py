@@ -93,6 +93,63 @@ def _clear_readonly(node: Any) -> None:
             _clear_readonly(child)
 
 
+USER_GROUPS = (
+    "env",
+    "model",
+    "optim",
+    "loss",
+    "intrinsic",
+    "aux",
+    "logger",
+    "runtime",
+    "experiment",
+    "hydra/sweeper",
+    "hydra/launcher",
+)
+"""The config groups ``--help`` lists: what a user chooses (the ``schema/`` groups and the
+``tuned/`` files are chosen for them)."""
+OUR_HYDRA_OPTIONS = {
+    "hydra/sweeper": ("basic", "a3c_optuna", "a3c_pbt"),
+    "hydra/launcher": ("basic", "parallel_local", "slurm", "ray"),
+}
+
+
+def _help_groups() -> str:
+    """The options of each group a user chooses, as ``--help`` lists them (a ``--config-dir``
+    of theirs included)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    loader = GlobalHydra.instance().config_loader()
+    lines = []
+    for group in USER_GROUPS:
+        options = loader.get_group_options(group)
+        if group in OUR_HYDRA_OPTIONS:
+            options = [o for o in options if o in OUR_HYDRA_OPTIONS[group]]
+        lines.append(f"  {group}: {', '.join(options) or '(none yet)'}")
+    return "\n".join(lines)
+
+
+def _help_names(section: Any) -> str:
+    """A section's entries by name (``logger``: ``wandb, tensorboard``; empty: ``none``)."""
+    names = list(section) if isinstance(section, Mapping) else []
+    return ", ".join(str(n) for n in names) or "none"
+
+
+def _help_target(section: Any) -> str:
+    """What a section names with ``_target_`` (its last dotted part), or ``none``."""
+    if isinstance(section, Mapping) and TARGET_KEY in section:
+        return str(section[TARGET_KEY]).rsplit(".", 1)[-1]
+    return "none"
+
+
+HELP_RESOLVERS: dict[str, Callable[..., str]] = {
+    "help_groups": _help_groups,
+    "help_names": _help_names,
+    "help_target": _help_target,
+}
+"""Resolvers the ``--help`` template of conf/train.yaml uses."""
+
+
 def register_configs(*, cpu_count: Callable[[], int]) -> None:
     """Register the schema and the ``cpu_count`` resolver (call once before Hydra composes).
 
@@ -101,6 +158,9 @@ def register_configs(*, cpu_count: Callable[[], int]) -> None:
     """
     if not OmegaConf.has_resolver("cpu_count"):
         OmegaConf.register_new_resolver("cpu_count", cpu_count)
+    for name, resolver in HELP_RESOLVERS.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver, use_cache=False)
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=composition_schema(TrainConfig))
     # the schema of each kind of runtime, env, network and optimizer (schema/<group>/<kind>):

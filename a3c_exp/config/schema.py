@@ -173,6 +173,9 @@ class WandbConfig:
     tags: list[str] = field(default_factory=list)  # W&B tags
     job_type: str = "train"  # W&B job type
     name: str | None = None  # W&B run name; null = built from the job's overrides
+    # W&B run id to log to; null = the resumed checkpoint's run, or a new one (the PBT sweeper
+    # sets it so a member is one W&B run across its intervals)
+    id: str | None = None
     mode: str = "offline"  # W&B mode: offline (default, no network), online or disabled
     log_checkpoints: bool = False  # log the final and best checkpoints as W&B model artifacts
 
@@ -279,7 +282,9 @@ class LocalRuntimeConfig:
     # the CPU of each worker (worker i gets worker_cpus[i mod len]); null = none. Derived from
     # pin_cpus before the run starts unless set explicitly
     worker_cpus: list[int] | None = None
-    lock_optimizer_step: bool = True  # serialise the (~1 ms) shared optimizer step; see README
+    # serialise the (~1 ms) shared optimizer step; see docs/algorithm.md "Hogwild and the
+    # optimizer lock"
+    lock_optimizer_step: bool = True
 
 
 @dataclass(frozen=True)
@@ -360,6 +365,9 @@ class TrainConfig:
     # compares trials at equal steps); set by the a3c_optuna sweeper. null = no reports
     trial_report_every: int | None = None
     trial: int | None = None  # the sweep trial this job belongs to (set by a3c_optuna; W&B groups)
+    # check the command without training: compose and validate the config, open the env once,
+    # build the network, loss terms and sinks' classes, print what would run, exit 0
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)

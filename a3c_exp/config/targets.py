@@ -87,7 +87,8 @@ def locate(target: str, key: str, trusted: Collection[str] | None = None) -> Any
     if trusted is not None and top_package(target) not in trusted:
         raise TrustError(
             f"{where}: the checkpoint names code of package {top_package(target)!r}, which is "
-            f"not trusted; add trusted_packages=[{top_package(target)}] to import it"
+            f"not trusted; add trusted_packages=[{top_package(target)}] to import it "
+            "(docs/extending.md)"
         )
     parts = target.split(".")
     module, attributes = None, parts
@@ -137,7 +138,10 @@ def _first_line(err: BaseException) -> str:
 def require_subclass(obj: Any, base: type, key: str, target: str, what: str) -> type:
     """``obj`` if it is a class derived from ``base``; else ConfigError naming the target."""
     if not (isinstance(obj, type) and issubclass(obj, base)):
-        raise ConfigError(f"{key}.{TARGET_KEY}={target!r}: {_describe(obj)} is not {what}; refused")
+        raise ConfigError(
+            f"{key}.{TARGET_KEY}={target!r}: {_describe(obj)} is not {what}; refused "
+            "(docs/extending.md)"
+        )
     return obj
 
 
@@ -148,7 +152,10 @@ def require_class_or_function(
     its caller checks); builtins, other classes and other callables are refused."""
     if (isinstance(obj, type) and issubclass(obj, base)) or inspect.isfunction(obj):
         return obj
-    raise ConfigError(f"{key}.{TARGET_KEY}={target!r}: {_describe(obj)} is not {what}; refused")
+    raise ConfigError(
+        f"{key}.{TARGET_KEY}={target!r}: {_describe(obj)} is not {what}; refused "
+        "(docs/extending.md)"
+    )
 
 
 def _describe(obj: Any) -> str:

@@ -115,7 +115,7 @@ def make_gym(
         package = top_package(env_cfg.id)
         raise TrustError(
             f"env.id={env_cfg.id!r}: the checkpoint names code of package {package!r}, which "
-            f"is not trusted; add trusted_packages=[{package}] to import it"
+            f"is not trusted; add trusted_packages=[{package}] to import it (docs/extending.md)"
         )
     env = gym.make(env_cfg.id, render_mode=render_mode, **env_cfg.kwargs)
     return common_wrappers(env, env_cfg)
