@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import os
 import statistics
@@ -107,7 +108,7 @@ def run_sweep(sweep_dir: Path, method: str, task: Task, seed: int, population: i
             f"hydra.sweeper.sampler_seed={seed}",
         ]
     # both search the same space, given on the command line in place of their presets' params
-    sweeper += ["~hydra.sweeper.params", *SPACE]
+    sweeper += ["hydra.sweeper.params=null", *SPACE]
     command = [sys.executable, "-m", "a3c_exp.train", *common, *sweeper]
     start = time.monotonic()
     with open(sweep_dir.with_suffix(".log"), "w") as log:
@@ -211,7 +212,15 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--work", type=Path, default=REPO / "outputs" / "bench_pbt")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--steps", type=int, help="env steps of a member or trial (task's own)")
+    parser.add_argument("--ready-every", type=int, help="PBT's interval (the task's own)")
     args = parser.parse_args()
+    task = TASKS[args.task]
+    TASKS[args.task] = dataclasses.replace(
+        task,
+        steps=args.steps or task.steps,
+        ready_every=args.ready_every or task.ready_every,
+    )
     args.work.mkdir(parents=True, exist_ok=True)
     results = []
     for repeat in range(args.repeats):
