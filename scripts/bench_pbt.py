@@ -57,8 +57,8 @@ class Task:
 TASKS = {
     "cartpole": Task(
         ("env=cartpole", "workers=1", "checkpoint_every=0"),
-        steps=200_000,
-        ready_every=40_000,
+        steps=500_000,  # ~2.5 minutes of a member on 1 worker; 475 is reached within it
+        ready_every=100_000,  # intervals of ~30 s: a job's start-up is a small share of them
         target=475.0,
         target_label="475",
         workers=1,
@@ -222,6 +222,8 @@ def main() -> None:
         ready_every=args.ready_every or task.ready_every,
     )
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
     results = []
     for repeat in range(args.repeats):
         for method in ("pbt", "random"):

@@ -549,6 +549,10 @@ def slot_use(sweep_dir: Path) -> dict[str, float]:
     the share of slot time that was neither (start-up, checkpoints read, exploit/explore)."""
     from ._slots import read_record
 
+    def wall(record: dict[str, Any]) -> float:
+        value = record.get("wall_time_s")
+        return float(value) if isinstance(value, int | float) else 0.0
+
     slot = train = 0.0
     for row in read_schedule(sweep_dir):
         try:
@@ -556,8 +560,16 @@ def slot_use(sweep_dir: Path) -> dict[str, float]:
         except (TypeError, ValueError, KeyError):
             continue
         slot += ended - started
-        wall = read_record(Path(sweep_dir) / str(row["job"])).get("wall_time_s")
-        train += float(wall) if isinstance(wall, int | float) else 0.0
+        record = read_record(Path(sweep_dir) / str(row["job"]))
+        # a resumed run's clock goes on from its checkpoint's: this job's own training time is
+        # its wall time less that of the job whose last checkpoint it resumed from
+        resumed = [
+            o.partition("=")[2] for o in record.get("overrides") or [] if o.startswith("resume=")
+        ]
+        before = 0.0
+        if resumed and Path(resumed[-1]).parent.parent.parent == Path(sweep_dir):
+            before = wall(read_record(Path(resumed[-1]).parent.parent))
+        train += max(0.0, wall(record) - before)
     share = 1.0 - train / slot if slot > 0 else 0.0
     return {"slot_seconds": slot, "train_seconds": train, "overhead_share": share}
 
