@@ -21,7 +21,9 @@ from hydra_plugins.a3c_exp_sweeper._pbt import (
     member_seed,
     perturb_value,
     sample_value,
+    slot_use,
 )
+from hydra_plugins.a3c_exp_sweeper._slots import write_schedule
 from tests.helpers import cli_env, start_as_a_terminal_job
 
 SPACE = {
@@ -85,6 +87,30 @@ def test_nobody_is_replaced_without_a_population_to_compare_with():
     assert choose_donor(0, {}, "maximize", 0.25, 0.0, rng) is None
     # equal scores: nobody better, nobody replaced (a fallback to "the first" would pick one)
     assert choose_donor(0, {0: 5.0, 1: 5.0, 2: 5.0, 3: 5.0}, "minimize", 0.25, 0.0, rng) is None
+
+
+def test_slot_use_counts_only_the_training_a_resumed_job_did_itself(tmp_path):
+    # job 0 trains 20 s in a 25 s slot; job 1 resumes job 0's checkpoint, whose clock goes on:
+    # its record says 50 s, of which 30 s are its own, in a 40 s slot
+    def record(job, wall, resume=None):
+        overrides = ["env=cartpole"] + ([f"resume={resume}"] if resume else [])
+        (tmp_path / str(job)).mkdir()
+        text = json.dumps({"job": job, "overrides": overrides, "wall_time_s": wall})
+        (tmp_path / str(job) / "job.json").write_text(text)
+
+    record(0, 20.0)
+    record(1, 50.0, resume=tmp_path / "0" / "checkpoints" / "last.ckpt")
+    write_schedule(
+        tmp_path,
+        [
+            {"job": 0, "started_at": 100.0, "ended_at": 125.0},
+            {"job": 1, "started_at": 125.0, "ended_at": 165.0},
+        ],
+    )
+    use = slot_use(tmp_path)
+    assert use["slot_seconds"] == pytest.approx(65.0)
+    assert use["train_seconds"] == pytest.approx(50.0)
+    assert use["overhead_share"] == pytest.approx(15.0 / 65.0)
 
 
 PBT = [
