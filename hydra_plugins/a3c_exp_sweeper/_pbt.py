@@ -604,9 +604,15 @@ def plot_schedule(
             value = rows[-1]["objective"]
             known = isinstance(value, int | float) and high > low
             share = (value - low) / (high - low) if known else 1.0
-            ax.step(xs, ys, where="pre", color=colours(share), label=f"member {member}")
+            ax.step(
+                [0, *xs], [ys[0], *ys], where="pre", color=colours(share), label=f"member {member}"
+            )
+            # the x at the interval's start: where the member took over the other's checkpoint
+            starts = [0, *xs[:-1]]
             jumps = [
-                (x, y) for x, y, r in zip(xs, ys, rows, strict=True) if int(r["parent"]) != member
+                (x, y)
+                for x, y, r in zip(starts, ys, rows, strict=True)
+                if int(r["parent"]) != member
             ]
             if jumps:
                 ax.scatter(*zip(*jumps, strict=True), marker="x", color="red", zorder=3)
