@@ -593,22 +593,42 @@ def plot_schedule(
     objectives = [r["objective"] for r in lineage if isinstance(r["objective"], int | float)]
     low, high = (min(objectives), max(objectives)) if objectives else (0.0, 1.0)
     colours = plt.get_cmap("viridis" if direction == "maximize" else "viridis_r")
-    fig, axes = plt.subplots(len(keys), 1, figsize=(8, 2.6 * len(keys)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(keys), 1, figsize=(8, 2.6 * len(keys)), squeeze=False, layout="constrained"
+    )
     members = sorted({int(r["member"]) for r in lineage})
+
+    def shade(value: Any) -> Any:
+        known = isinstance(value, int | float) and high > low
+        return colours((value - low) / (high - low) if known else 1.0)
+
     for ax, key in zip(axes[:, 0], keys, strict=True):
         for member in members:
             rows = [r for r in lineage if int(r["member"]) == member]
-            # each interval's value holds from its start to the env step it ended at
-            xs = [int(r["env_steps"]) for r in rows]
+            # each interval's value holds from its start (the previous end) to the step it ended
+            # at, coloured by the objective it reached; a grey riser where the value changed
+            ends = [int(r["env_steps"]) for r in rows]
+            own = [int(r.get("own_steps") or r["env_steps"]) for r in rows]
+            # an interval starts where its checkpoint was: its end less the steps it trained
+            # (after taking over another's checkpoint, that one's step, not the member's last)
+            starts = [
+                end - (mine - before)
+                for end, mine, before in zip(ends, own, [0, *own[:-1]], strict=True)
+            ]
             ys = [r[key] for r in rows]
-            value = rows[-1]["objective"]
-            known = isinstance(value, int | float) and high > low
-            share = (value - low) / (high - low) if known else 1.0
-            ax.step(
-                [0, *xs], [ys[0], *ys], where="pre", color=colours(share), label=f"member {member}"
+            risers_x = [x for start, end in zip(starts, ends, strict=True) for x in (start, end)]
+            risers_y = [y for y in ys for _ in (0, 1)]
+            ax.plot(risers_x, risers_y, color="0.8", lw=0.8, zorder=1)
+            for start, end, y, row in zip(starts, ends, ys, rows, strict=True):
+                ax.plot([start, end], [y, y], color=shade(row["objective"]), lw=2.5, zorder=2)
+            ax.annotate(
+                f"m{member}",
+                (ends[-1], ys[-1]),
+                fontsize="x-small",
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
             )
-            # the x at the interval's start: where the member took over the other's checkpoint
-            starts = [0, *xs[:-1]]
             jumps = [
                 (x, y)
                 for x, y, r in zip(starts, ys, rows, strict=True)
@@ -621,10 +641,10 @@ def plot_schedule(
             ax.set_yscale("log")
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize="small", loc="best")
-    axes[0, 0].set_title("values over env steps (colour: latest objective; x: copied another)")
+    mappable = plt.cm.ScalarMappable(norm=plt.Normalize(low, high), cmap=colours)
+    fig.colorbar(mappable, ax=axes[:, 0].tolist(), label="objective of the interval")
+    axes[0, 0].set_title("values over env steps per member (x: took over another's checkpoint)")
     axes[-1, 0].set_xlabel("env steps (the member's checkpoint)")
-    fig.tight_layout()
     path = Path(sweep_dir) / SCHEDULE_PLOT
     fig.savefig(path, dpi=100)
     plt.close(fig)
