@@ -14,6 +14,7 @@ Each case is named ``<file>:<line>``, so a renamed or removed key names the page
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -206,10 +207,54 @@ def _runnable(command: Command, tmp: Path, checkpoint: Path) -> tuple[list[str],
     return argv, cwd, env
 
 
+def _batchable(argv: list[str], cwd: Path, env: dict) -> bool:
+    """A single training run from the repository root in the tests' environment: run in one
+    interpreter with the others (``tests/docs_batch.py``); sweeps and the rest run alone."""
+    return (
+        argv[1:3] == ["-m", "a3c_exp.train"]
+        and cwd == ROOT
+        and env == cli_env()
+        and not {"--multirun", "-m", "--help", "--cfg"} & set(argv[3:])
+    )
+
+
+@pytest.fixture(scope="module")
+def batched(tmp_path_factory, checkpoint) -> dict[str, subprocess.CompletedProcess]:
+    """The batchable commands' results by command id, all run in one interpreter."""
+    tmp = tmp_path_factory.mktemp("batched")
+    ids, cases = [], []
+    for index, command in enumerate(TO_RUN):
+        try:
+            argv, cwd, env = _runnable(command, tmp / str(index), checkpoint)
+        except pytest.fail.Exception:
+            continue  # the command's own test reports it
+        if _batchable(argv, cwd, env):
+            ids.append(command.id)
+            cases.append(argv[3:])
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "docs_batch.py")],
+        input=json.dumps(cases),
+        cwd=ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcomes = json.loads(result.stdout.splitlines()[-1])
+    return {
+        id_: subprocess.CompletedProcess(case, o["code"], o["stdout"], o["stderr"])
+        for id_, case, o in zip(ids, cases, outcomes, strict=True)
+    }
+
+
 @pytest.mark.parametrize("command", TO_RUN, ids=lambda c: c.id)
-def test_a_documented_command_runs(command, tmp_path, checkpoint):
+def test_a_documented_command_runs(command, tmp_path, checkpoint, batched):
     argv, cwd, env = _runnable(command, tmp_path, checkpoint)
-    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    if command.id in batched:
+        result = batched[command.id]
+    else:
+        result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     output = result.stdout + result.stderr
     if command.expected_errors:
         printed = [line.strip() for line in result.stderr.splitlines() if line.startswith("error:")]
