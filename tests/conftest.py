@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -12,6 +13,23 @@ from omegaconf import DictConfig
 from a3c_exp.config import register_configs
 from a3c_exp.overrides import CONFIG_DIR
 from a3c_exp.runtime.cpus import available_cpus
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Byte-compile the repository's own code once, before the tests start processes.
+
+    Where PYTHONDONTWRITEBYTECODE is set (CI sets it), Python reads ``.pyc`` files but never
+    writes them, so every process the tests start would compile the package from source again
+    (~0.3 s each, hundreds of processes); pip compiled the installed packages, not this
+    editable one. Done by the controller only, not by each xdist worker.
+    """
+    if hasattr(config, "workerinput"):
+        return
+    import compileall
+
+    root = Path(__file__).resolve().parent.parent
+    for folder in ("a3c_exp", "hydra_plugins", "tests", "examples"):
+        compileall.compile_dir(root / folder, quiet=2)
 
 
 @pytest.fixture

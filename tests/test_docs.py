@@ -135,10 +135,23 @@ def test_the_pages_show_commands_and_say_why_those_not_run_are_not():
     assert all(reason.strip() for reason in skipped), "a not-run marker without a reason"
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    """A small CartPole checkpoint for the pages' evaluation and resume commands."""
-    run_dir = tmp_path_factory.mktemp("docs") / "run"
+def _once(tmp_path_factory, name: str, make) -> Path:
+    """``make(folder)`` run once for the whole session, whichever xdist worker asks first; the
+    others wait for it and reuse its folder (the pytest-xdist recipe, with a file lock)."""
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent  # the same for every worker of a session
+    folder, done = shared / name, shared / f"{name}.done"
+    with FileLock(str(shared / f"{name}.lock")):
+        if not done.is_file():
+            folder.mkdir(exist_ok=True)
+            make(folder)
+            done.touch()
+    return folder
+
+
+def _train_checkpoint(folder: Path) -> None:
+    run_dir = folder / "run"
     result = subprocess.run(
         [
             sys.executable,
@@ -152,10 +165,16 @@ def checkpoint(tmp_path_factory) -> Path:
         text=True,
         timeout=180,
         env=cli_env(),
-        cwd=run_dir.parent,
+        cwd=folder,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    return run_dir / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory) -> Path:
+    """A small CartPole checkpoint for the pages' evaluation and resume commands."""
+    folder = _once(tmp_path_factory, "docs-checkpoint", _train_checkpoint)
+    return folder / "run" / "checkpoints" / "last.ckpt"
 
 
 def _runnable(command: Command, tmp: Path, checkpoint: Path) -> tuple[list[str], Path, dict]:
@@ -197,6 +216,10 @@ def _runnable(command: Command, tmp: Path, checkpoint: Path) -> tuple[list[str],
         return [*argv, "episodes=2", f"hydra.run.dir={tmp / 'eval'}"], cwd, env
     argv.append("dry_run=true")
     if "--multirun" in args:
+        # the jobs' dry runs in this process, one after another (Hydra's basic launcher): the
+        # page's launcher preset is composed and run by tests/test_launchers.py
+        argv = [a for a in argv if not a.startswith("hydra/launcher=")]
+        argv.append("hydra/launcher=basic")
         argv.append(f"hydra.sweep.dir={tmp / 'sweep'}")
         if "hydra/sweeper=a3c_optuna" in args:
             argv.append("hydra.sweeper.n_trials=1")
@@ -218,33 +241,38 @@ def _batchable(argv: list[str], cwd: Path, env: dict) -> bool:
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def batched(tmp_path_factory, checkpoint) -> dict[str, subprocess.CompletedProcess]:
-    """The batchable commands' results by command id, all run in one interpreter."""
-    tmp = tmp_path_factory.mktemp("batched")
-    ids, cases = [], []
-    for index, command in enumerate(TO_RUN):
-        try:
-            argv, cwd, env = _runnable(command, tmp / str(index), checkpoint)
-        except pytest.fail.Exception:
-            continue  # the command's own test reports it
-        if _batchable(argv, cwd, env):
-            ids.append(command.id)
-            cases.append(argv[3:])
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "docs_batch.py")],
-        input=json.dumps(cases),
-        cwd=ROOT,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    outcomes = json.loads(result.stdout.splitlines()[-1])
+    """The batchable commands' results by command id, all run in one interpreter, once."""
+
+    def run_all(folder: Path) -> None:
+        ids, cases = [], []
+        for index, command in enumerate(TO_RUN):
+            try:
+                argv, cwd, env = _runnable(command, folder / str(index), checkpoint)
+            except pytest.fail.Exception:
+                continue  # the command's own test reports it
+            if _batchable(argv, cwd, env):
+                ids.append(command.id)
+                cases.append(argv[3:])
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "tests" / "docs_batch.py")],
+            input=json.dumps(cases),
+            cwd=ROOT,
+            env=cli_env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        outcomes = json.loads(result.stdout.splitlines()[-1])
+        (folder / "results.json").write_text(json.dumps(dict(zip(ids, outcomes, strict=True))))
+
+    folder = _once(tmp_path_factory, "docs-batched", run_all)
+    outcomes = json.loads((folder / "results.json").read_text())
     return {
-        id_: subprocess.CompletedProcess(case, o["code"], o["stdout"], o["stderr"])
-        for id_, case, o in zip(ids, cases, outcomes, strict=True)
+        id_: subprocess.CompletedProcess([], o["code"], o["stdout"], o["stderr"])
+        for id_, o in outcomes.items()
     }
 
 

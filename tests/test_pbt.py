@@ -117,10 +117,10 @@ PBT = [
     "--multirun",
     "hydra/sweeper=a3c_pbt",
     "hydra/launcher=parallel_local",
-    "hydra.sweeper.population=3",
+    "hydra.sweeper.population=2",
     "hydra.sweeper.ready_every=1500",
     "hydra.sweeper.warmup_intervals=0",
-    "hydra.sweeper.quantile=0.34",
+    "hydra.sweeper.quantile=0.5",
     "env=cartpole",
     "workers=1",
     "total_steps=4500",
@@ -157,13 +157,13 @@ def test_a_population_exploits_explores_and_resumes_without_running_an_interval_
     rows = _lineage(sweep_dir)
     assert rows[: len(before)] == before  # kept, not run again
     intervals = [(r["member"], r["interval"]) for r in rows]
-    assert len(intervals) == len(set(intervals)) == 9  # 3 members x 3 intervals, each once
+    assert len(intervals) == len(set(intervals)) == 6  # 2 members x 3 intervals, each once
     for row in rows:
         assert 1e-4 <= float(row["optim.lr"]) <= 3e-3
     assert any(r["parent"] != r["member"] for r in rows), "no member ever copied another"
     state = json.loads((sweep_dir / "pbt_state.json").read_text())
     assert all(m["done"] and m["own_steps"] >= 4500 for m in state["members"])
-    assert len({m["seed"] for m in state["members"]}) == 3
+    assert len({m["seed"] for m in state["members"]}) == 2
     summary = (sweep_dir / "summary.md").read_text()
     assert "Best member:" in summary and "last.ckpt" in summary
     assert (sweep_dir / "pbt_schedule.png").stat().st_size > 0
@@ -174,4 +174,4 @@ def test_a_population_exploits_explores_and_resumes_without_running_an_interval_
         run = read_wandb_run(sweep_dir / row["job"] / "wandb")
         ids.setdefault(row["member"], set()).add(run.run_id)
         assert run.group.startswith("sweep-")
-    assert all(len(runs) == 1 for runs in ids.values()) and len(ids) == 3  # a run per member
+    assert all(len(runs) == 1 for runs in ids.values()) and len(ids) == 2  # a run per member
