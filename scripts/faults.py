@@ -47,7 +47,6 @@ BASE = [
 SWEEP = [
     "--multirun",
     "hydra/sweeper=a3c_optuna",
-    "hydra.sweeper.n_trials=6",
     "hydra.sweeper.pruner=none",
     "env=cartpole",
     "workers=1",
@@ -305,7 +304,7 @@ def run_dir_removed(work: Path) -> CaseResult:
 
 
 # ----------------------------------------------------------------------------- sweep cases
-def _study_counts(sweep_dir: Path) -> str:
+def _study_counts(sweep_dir: Path, n_trials: int) -> str:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -318,7 +317,7 @@ def _study_counts(sweep_dir: Path) -> str:
             counted += 1
         elif state == "FAIL":
             apart += 1
-    return f"{counted} of 6 ({apart} not counted: machine or interrupted)"
+    return f"{counted} of {n_trials} ({apart} not counted: machine or interrupted)"
 
 
 def _summary_current(sweep_dir: Path) -> str:
@@ -329,13 +328,18 @@ def _summary_current(sweep_dir: Path) -> str:
     return f"{listed} of {len(records)} jobs listed, {unreadable} unreadable"
 
 
-def sweep_full_disk(work: Path) -> CaseResult:
-    """An a3c_optuna sweep whose disk fills during its first job, then resumed with space."""
+def sweep_full_disk(work: Path, trials: int = 6) -> CaseResult:
+    """An a3c_optuna sweep of ``trials`` trials whose disk fills during its first job, then
+    resumed with space."""
     disk = Disk(work, size_mb=96)
     marker = uuid.uuid4().hex
     try:
         sweep_dir = disk.path / "sweep"
-        args = [*SWEEP, f"hydra.sweep.dir={sweep_dir}"]  # overrides after --multirun
+        args = [
+            *SWEEP,
+            f"hydra.sweeper.n_trials={trials}",
+            f"hydra.sweep.dir={sweep_dir}",
+        ]  # overrides after --multirun
         proc = _start(args, _env(marker, disk.env("enospc")), work / "sweep.log")
         _wait(lambda: (sweep_dir / "0" / "metrics.csv").is_file(), 180, proc)
         disk.fill()
@@ -345,7 +349,7 @@ def sweep_full_disk(work: Path) -> CaseResult:
         again = _start(args, _env(marker, disk.env("enospc")), work / "sweep-resumed.log")
         again_code, again_output = _finish(again, work / "sweep-resumed.log", timeout=600)
         left += processes_left(marker)
-        trials = _study_counts(sweep_dir)
+        trials = _study_counts(sweep_dir, trials)
         summary = _summary_current(sweep_dir)
     finally:
         disk.release()

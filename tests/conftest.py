@@ -32,6 +32,12 @@ def pytest_configure(config: pytest.Config) -> None:
         compileall.compile_dir(root / folder, quiet=2)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first: xdist's workers then end on short tests, not on one long test
+    that started last while the other worker idles."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture
 def compose_train() -> Iterator:
     """``compose_train(overrides)`` -> the composed training config (schemas registered)."""
