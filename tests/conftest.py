@@ -32,10 +32,29 @@ def pytest_configure(config: pytest.Config) -> None:
         compileall.compile_dir(root / folder, quiet=2)
 
 
+# the files whose tests take longest (Ray clusters, sweeps of several jobs), longest first
+LONGEST_FIRST = (
+    "test_ray_runs.py",
+    "test_pbt.py",
+    "test_sweeps.py",
+    "test_machine_faults.py",
+    "test_pools.py",
+    "test_checkpoint.py",
+    "test_train_run.py",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow tests first: xdist's workers then end on short tests, not on one long test
-    that started last while the other worker idles."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The longest tests first, then the other slow ones, then the rest: xdist's workers then
+    end on short tests, not on one long test that started last while the other worker idles."""
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        name = item.path.name
+        if name in LONGEST_FIRST:
+            return (0, LONGEST_FIRST.index(name))
+        return (1 if item.get_closest_marker("slow") else 2, 0)
+
+    items.sort(key=rank)
 
 
 @pytest.fixture
