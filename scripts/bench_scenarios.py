@@ -15,7 +15,7 @@ short table are rendered; the learning curve with the seeds' band goes to
 time, and each row is written again after each seed (a stopped benchmark keeps its seeds).
 
 Usage: python scripts/bench_scenarios.py --scenario defend_the_center [take_cover ...]
-       [--seeds 3] [--minutes 30] [--workers 2] [--random-only] [-- key=value ...]
+       [--seeds 3] [--first-seed 0] [--minutes 30] [--workers 2] [--random-only] [-- key=value ...]
 """
 
 from __future__ import annotations
@@ -462,7 +462,7 @@ def bench(name: str, args: argparse.Namespace) -> None:
     scale = cfg.env.reward_scale
     row["minutes"] = minutes
     seeds, runs = [], []
-    for seed in range(args.seeds):
+    for seed in args.seed_list:
         run_dir = base_dir / f"{name}-s{seed}-{stamp}"
         overrides = [*args.overrides, f"seed={seed}"]
         load, rows = train(
@@ -497,21 +497,35 @@ def bench(name: str, args: argparse.Namespace) -> None:
     print(f"[{name}] {_over_seeds(row)}; random {_fmt(random_mean, random_std)}", flush=True)
 
 
-def main() -> None:
-    """Benchmark the scenarios named by --scenario, one after another."""
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The options, the overrides after ``--`` and the seeds to run; a ``seed=`` override is
+    refused (each seed's run sets ``seed=<k>`` last, which would silently win over it)."""
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
         epilog="Arguments after -- are passed to a3c_exp.train (and to the random baseline's env)",
     )
     parser.add_argument("--scenario", nargs="+", choices=sorted(SCENARIOS), required=True)
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per scenario")
+    parser.add_argument("--seeds", type=int, default=3, help="how many seeds per scenario")
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="the seeds are K..K+N-1 (default 0)"
+    )
     parser.add_argument("--minutes", type=float, help="wall-time budget (default: per scenario)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--random-only", action="store_true", help="only the random baseline")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
-    args, overrides = parser.parse_known_args()
+    args, overrides = parser.parse_known_args(argv)
     args.overrides = [o for o in overrides if o != "--"]
+    given = [o for o in args.overrides if o.split("=", 1)[0].lstrip("+~") == "seed"]
+    if given:
+        parser.error(f"{given[0]}: the seeds come from --seeds and --first-seed, not from seed=")
+    args.seed_list = list(range(args.first_seed, args.first_seed + args.seeds))
+    return args
+
+
+def main() -> None:
+    """Benchmark the scenarios named by --scenario, one after another."""
+    args = parse_args(sys.argv[1:])
     for name in args.scenario:
         bench(name, args)
 

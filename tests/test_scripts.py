@@ -348,3 +348,16 @@ def test_doom_shots_counts_each_episodes_rounds_hits_and_kills(compose_train, tm
     }
     assert turn[4][0] == pytest.approx(2 * turn[2][0], abs=0.02)
     assert turn[4][-1] > turn[4][0] > 0
+
+
+def test_bench_scenarios_takes_its_seeds_from_its_options_and_refuses_a_seed_override(capsys):
+    bench_scenarios = load_script("bench_scenarios")
+    args = bench_scenarios.parse_args(
+        ["--scenario", "my_way_home", "--seeds", "2", "--first-seed", "1", "--", "intrinsic=icm"]
+    )
+    assert args.seed_list == [1, 2] and args.overrides == ["intrinsic=icm"]
+    assert bench_scenarios.parse_args(["--scenario", "basic"]).seed_list == [0, 1, 2]
+    with pytest.raises(SystemExit) as refused:
+        bench_scenarios.parse_args(["--scenario", "basic", "--", "seed=1"])
+    assert refused.value.code == 2
+    assert "seed=1: the seeds come from --seeds and --first-seed" in capsys.readouterr().err
