@@ -117,6 +117,9 @@ PBT = [
     "--multirun",
     "hydra/sweeper=a3c_pbt",
     "hydra/launcher=parallel_local",
+    # one slot: the members take turns (the fewest steps next), so every ready point after the
+    # first meets the other member's latest score and the exploits do not hang on a race
+    "hydra.launcher.array_parallelism=1",
     "hydra.sweeper.population=2",
     "hydra.sweeper.ready_every=1500",
     "hydra.sweeper.warmup_intervals=0",
