@@ -36,7 +36,7 @@ SPACES = {
         ],
     ),
     "doom_my_way_home": (
-        (1, 84, 84),
+        (1, 42, 42),
         ["TURN_LEFT", "TURN_RIGHT", "MOVE_FORWARD", "MOVE_LEFT", "MOVE_RIGHT"],
     ),
     "doom_predict_position": ((1, 84, 84), ["TURN_LEFT", "TURN_RIGHT", "ATTACK"]),
