@@ -517,8 +517,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args, overrides = parser.parse_known_args(argv)
     args.overrides = [o for o in overrides if o != "--"]
     given = [o for o in args.overrides if o.split("=", 1)[0].lstrip("+~") == "seed"]
-    if given:
-        parser.error(f"{given[0]}: the seeds come from --seeds and --first-seed, not from seed=")
+    if given:  # one line, the project's way, not argparse's usage block
+        print(
+            f"error: {given[0]}: the seeds come from --seeds and --first-seed, not from seed=",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     args.seed_list = list(range(args.first_seed, args.first_seed + args.seeds))
     return args
 

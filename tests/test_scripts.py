@@ -360,4 +360,5 @@ def test_bench_scenarios_takes_its_seeds_from_its_options_and_refuses_a_seed_ove
     with pytest.raises(SystemExit) as refused:
         bench_scenarios.parse_args(["--scenario", "basic", "--", "seed=1"])
     assert refused.value.code == 2
-    assert "seed=1: the seeds come from --seeds and --first-seed" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err == "error: seed=1: the seeds come from --seeds and --first-seed, not from seed=\n"
