@@ -135,18 +135,23 @@ def test_the_pages_show_commands_and_say_why_those_not_run_are_not():
     assert all(reason.strip() for reason in skipped), "a not-run marker without a reason"
 
 
-def _once(tmp_path_factory, name: str, make) -> Path:
+def _once(tmp_path_factory, name: str, make, wait: bool = True) -> Path | None:
     """``make(folder)`` run once for the whole session, whichever xdist worker asks first; the
-    others wait for it and reuse its folder (the pytest-xdist recipe, with a file lock)."""
-    from filelock import FileLock
+    others reuse its folder (the pytest-xdist recipe, with a file lock). While another worker
+    is making it, ``wait=False`` returns None at once instead of waiting."""
+    from filelock import FileLock, Timeout
 
     shared = tmp_path_factory.getbasetemp().parent  # the same for every worker of a session
     folder, done = shared / name, shared / f"{name}.done"
-    with FileLock(str(shared / f"{name}.lock")):
-        if not done.is_file():
-            folder.mkdir(exist_ok=True)
-            make(folder)
-            done.touch()
+    if not done.is_file():
+        try:
+            with FileLock(str(shared / f"{name}.lock"), timeout=-1 if wait else 0):
+                if not done.is_file():
+                    folder.mkdir(exist_ok=True)
+                    make(folder)
+                    done.touch()
+        except Timeout:
+            return None
     return folder
 
 
@@ -195,10 +200,9 @@ def _runnable(command: Command, tmp: Path, checkpoint: Path) -> tuple[list[str],
             ROOT,
             env,
         )
-    if words[:1] == ["python"] and words[1:2] and words[1].startswith("scripts/"):
-        if command.expected_errors:  # a refusal: the script stops before any work, run it whole
-            return [sys.executable, *words[1:]], cwd, env
-        pytest.fail(f"{command.id}: no test runs `{command.text}`; mark it <!-- not-run: why -->")
+    script = words[:1] == ["python"] and words[1:2] and words[1].startswith("scripts/")
+    if script and command.expected_errors:  # a refusal: it stops before any work, run it whole
+        return [sys.executable, *words[1:]], cwd, env
     if words[:3] not in (["python", "-m", "a3c_exp.train"], ["python", "-m", "a3c_exp.evaluate"]):
         pytest.fail(f"{command.id}: no test runs `{command.text}`; mark it <!-- not-run: why -->")
     module, args = words[2], []
@@ -253,21 +257,13 @@ def batched(tmp_path_factory, checkpoint) -> dict[str, subprocess.CompletedProce
     """The batchable commands' results by command id, all run in one interpreter, once a
     session. While another xdist worker is running them, this one gets none and runs its
     command alone rather than wait idle."""
-    from filelock import FileLock, Timeout
-
     if _BATCHED:
         return _BATCHED
-    shared = tmp_path_factory.getbasetemp().parent
-    folder, done = shared / "docs-batched", shared / "docs-batched.done"
-    if not done.is_file():
-        try:
-            with FileLock(str(shared / "docs-batched.lock"), timeout=0):
-                if not done.is_file():
-                    folder.mkdir(exist_ok=True)
-                    _run_batch(folder, checkpoint)
-                    done.touch()
-        except Timeout:
-            return {}
+    folder = _once(
+        tmp_path_factory, "docs-batched", lambda f: _run_batch(f, checkpoint), wait=False
+    )
+    if folder is None:
+        return {}
     outcomes = json.loads((folder / "results.json").read_text())
     _BATCHED.update(
         {
