@@ -395,7 +395,7 @@ def _commit() -> str:
     return head + ("+" if dirty else "")
 
 
-def seeds_row(name: str, row: dict, seeds: list[dict]) -> dict:
+def seeds_row(name: str, row: dict, seeds: list[dict], commit: str) -> dict:
     """The scenario's row from its seeds: each seed's figures, then their statistics."""
     from a3c_exp.reporting.seed_stats import SeedStats
 
@@ -428,7 +428,7 @@ def seeds_row(name: str, row: dict, seeds: list[dict]) -> dict:
         "reached_target": len(times),
         "load": f"{statistics.fmean(samples):.1f} [{min(samples):.1f}–{max(samples):.1f}]",
         "date": time.strftime("%Y-%m-%d %H:%M"),
-        "commit": _commit(),
+        "commit": commit,
     }
 
 
@@ -487,7 +487,7 @@ def bench(name: str, args: argparse.Namespace) -> None:
             }
         )
         runs.append(rows)
-        row = seeds_row(name, row, seeds)
+        row = seeds_row(name, row, seeds, args.commit)
         args.out.mkdir(parents=True, exist_ok=True)
         plot_curve(name, runs, scale, row, args.out / f"{name}_curve.png")
         results = load_results(args.out)  # read last: another run may have added its row
@@ -530,6 +530,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main() -> None:
     """Benchmark the scenarios named by --scenario, one after another."""
     args = parse_args(sys.argv[1:])
+    # taken before the first row is written: the rows and curves this run writes are not code
+    args.commit = _commit()
     for name in args.scenario:
         bench(name, args)
 

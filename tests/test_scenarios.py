@@ -39,7 +39,7 @@ SPACES = {
         (1, 42, 42),
         ["TURN_LEFT", "TURN_RIGHT", "MOVE_FORWARD", "MOVE_LEFT", "MOVE_RIGHT"],
     ),
-    "doom_predict_position": ((1, 84, 84), ["TURN_LEFT", "TURN_RIGHT", "ATTACK"]),
+    "doom_predict_position": ((1, 84, 84), ["TURN_LEFT", "TURN_RIGHT", "ATTACK", "NOOP"]),
     "doom_rocket_basic": ((1, 84, 84), ["MOVE_LEFT", "MOVE_RIGHT", "ATTACK"]),
 }
 

@@ -181,11 +181,13 @@ def test_bench_scenarios_rows_give_each_seed_and_their_iqm_and_interval():
         "defend_the_line",
         {**base, "random_mean": 7.0, "random_std": 3.0},
         [seed(20.0, 400.0), seed(30.0, None), seed(31.0, 200.0), seed(29.0, 600.0)],
+        "abc1234",
     )
     assert row["n_seeds"] == 4 and row["eval_mean"] == pytest.approx(27.5)
     assert row["eval_iqm"] == pytest.approx(29.5)  # the middle two of 20, 29, 30, 31
     assert row["eval_ci95_low"] < row["eval_mean"] < row["eval_ci95_high"]
     assert row["time_to_target_s"] == 400.0 and row["reached_target"] == 3  # median of 3
+    assert row["commit"] == "abc1234"  # the commit taken when the run began
     line = bench_scenarios.render_short_table({"defend_the_line": row})
     assert "| 29.5 [" in line and "(4 seeds) | 7.00 |" in line
     rows = [

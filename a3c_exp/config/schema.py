@@ -55,6 +55,8 @@ class VizDoomEnvConfig(EnvCommon):
     # game variable name -> weight: its change over a step times the weight is added to the
     # reward learned from (AMMO2: 0.1 costs 0.1 a bullet); reported returns stay the game's
     reward_shaping: dict[str, float] = field(default_factory=dict)
+    # one more action that presses no button: the agent can wait without moving its aim
+    noop: bool = False
 
 
 @dataclass(frozen=True)

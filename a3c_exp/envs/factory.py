@@ -97,6 +97,7 @@ def make_vizdoom(
         rgb=env_cfg.rgb,
         game_variables=env_cfg.game_variables,
         reward_shaping=dict(env_cfg.reward_shaping),
+        noop=env_cfg.noop,
         render_mode=render_mode,
         workdir=workdir,
         instance_name=f"worker{rank}",

@@ -6,8 +6,9 @@ With ``game_variables`` (``HEALTH``, ``AMMO2``, ...) one more channel follows wh
 hold the variables' values (clipped to 0..255), so the observation stays one uint8 array that
 rollouts, checkpoints and evaluation handle unchanged; ``model.game_variables`` tells the network
 to read them from there. Each discrete action presses one of the scenario's buttons and is
-repeated for ``frame_skip`` tics; the reward is the game's reward over those tics times
-``reward_scale``.
+repeated for ``frame_skip`` tics; with ``noop`` one more action, the last, presses none, so a
+policy can wait without turning or moving (which a scenario's own buttons may not allow). The
+reward is the game's reward over those tics times ``reward_scale``.
 
 ``reward_shaping`` adds, to the reward learned from, each named game variable's change over the
 step times its weight (``{AMMO2: 0.1}``: -0.1 a bullet fired), so a cost the game only charges
@@ -75,6 +76,7 @@ class VizDoomEnv(gym.Env[np.ndarray, np.int64]):
         rgb: bool = False,
         game_variables: Sequence[str] = (),
         reward_shaping: Mapping[str, float] | None = None,
+        noop: bool = False,
         render_mode: str | None = None,
         workdir: str | os.PathLike | None = None,
         instance_name: str = "env",
@@ -119,7 +121,10 @@ class VizDoomEnv(gym.Env[np.ndarray, np.int64]):
         n_buttons = game.get_available_buttons_size()
         self._actions = np.eye(n_buttons, dtype=np.float64).tolist()
         self.button_names = [b.name for b in game.get_available_buttons()]
-        self.action_space = gym.spaces.Discrete(n_buttons)
+        if noop:
+            self._actions.append([0.0] * n_buttons)
+            self.button_names.append("NOOP")
+        self.action_space = gym.spaces.Discrete(len(self._actions))
         channels = (3 if self.rgb else 1) + (1 if self.game_variables else 0)
         self.observation_space = gym.spaces.Box(
             0, 255, shape=(channels, self.frame_size, self.frame_size), dtype=np.uint8
