@@ -49,6 +49,27 @@ def test_vizdoom_observation_and_actions_follow_the_tutorial(doom_env):
     assert not (terminated or truncated)
 
 
+def test_vizdoom_noop_is_one_more_action_that_presses_no_button(tmp_path):
+    import vizdoom as vzd
+
+    env = VizDoomEnv(scenario="predict_position", noop=True, workdir=tmp_path)
+    try:
+        assert env.action_space.n == 4
+        assert env.button_names == ["TURN_LEFT", "TURN_RIGHT", "ATTACK", "NOOP"]
+        env.reset(seed=0)
+        game = env.unwrapped.game
+        env.step(0)  # a turn first: the weapon is ready from the second step on
+        angle = game.get_game_variable(vzd.GameVariable.ANGLE)
+        # 80 tics of no-ops: a rocket fired would have ended the episode by then (ATTACK below)
+        ended = [env.step(3)[2] for _ in range(20)]
+        assert not any(ended)
+        assert game.get_game_variable(vzd.GameVariable.ANGLE) == angle  # the aim held
+        env.step(2)
+        assert any(env.step(3)[2] for _ in range(20))  # the one rocket's explosion ends it
+    finally:
+        env.close()
+
+
 def test_vizdoom_timeout_truncates_after_300_tics(doom_env):
     doom_env.reset(seed=2)
     steps, truncated = 0, False

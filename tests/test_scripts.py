@@ -364,3 +364,19 @@ def test_bench_scenarios_takes_its_seeds_from_its_options_and_refuses_a_seed_ove
     assert refused.value.code == 2
     err = capsys.readouterr().err
     assert err == "error: seed=1: the seeds come from --seeds and --first-seed, not from seed=\n"
+
+
+def test_predict_position_ceiling_kills_with_a_lead_and_not_without():
+    """The ceiling script's timed shot: leading the monster by the rocket's launch delay and
+    flight kills most episodes; firing when it is on the line of fire kills none."""
+    ceiling = load_script("predict_position_ceiling")
+    game = ceiling.make_game(labels=True)
+    try:
+        lead_rate, _, lead_tic = ceiling.play(game, 8, 4, 24.0, episodes=20)
+        now_rate, _, _ = ceiling.play(game, None, 4, 24.0, episodes=20)
+        width, height, frame_w, frame_h = ceiling.sprite_size(game, 84, (40, 45, 0, 0))
+    finally:
+        game.close()
+    assert lead_rate >= 0.5 and now_rate <= 0.05
+    assert 100 < lead_tic < 250  # it waits for the monster to come to the line
+    assert frame_w == pytest.approx(width * 84 / 160) and frame_h == pytest.approx(height * 84 / 35)
