@@ -366,15 +366,15 @@ def test_bench_scenarios_takes_its_seeds_from_its_options_and_refuses_a_seed_ove
     assert err == "error: seed=1: the seeds come from --seeds and --first-seed, not from seed=\n"
 
 
-def test_predict_position_ceiling_kills_with_a_lead_and_not_without():
-    """The ceiling script's timed shot: leading the monster by the rocket's launch delay and
+def test_predict_position_timed_shot_kills_with_a_lead_and_not_without():
+    """The timed shot: leading the monster by the rocket's launch delay and
     flight kills most episodes; firing when it is on the line of fire kills none."""
-    ceiling = load_script("predict_position_ceiling")
-    game = ceiling.make_game(labels=True)
+    timed = load_script("predict_position_timed_shot")
+    game = timed.make_game(labels=True)
     try:
-        lead_rate, _, lead_tic = ceiling.play(game, 8, 4, 24.0, episodes=20)
-        now_rate, _, _ = ceiling.play(game, None, 4, 24.0, episodes=20)
-        width, height, frame_w, frame_h = ceiling.sprite_size(game, 84, (40, 45, 0, 0))
+        lead_rate, _, lead_tic = timed.play(game, 8, 4, 24.0, episodes=20)
+        now_rate, _, _ = timed.play(game, None, 4, 24.0, episodes=20)
+        width, height, frame_w, frame_h = timed.sprite_size(game, 84, (40, 45, 0, 0))
     finally:
         game.close()
     assert lead_rate >= 0.5 and now_rate <= 0.05

@@ -1,20 +1,22 @@
-"""How well predict_position can be played at all: scripted policies that read the game's state.
+"""predict_position played by a timed shot that reads the game's state: what waiting alone kills.
 
 predict_position gives one rocket: a Cacodemon patrols the far wall, crossing the line the player
 faces, and the episode ends when the rocket explodes (+1 for the kill, -0.001 a tic, 300 tics).
-A learned policy sees only the screen; the policies here read the monster's exact position from
-the engine (objects info) and so bound what timing alone can reach. Each plays ``--episodes``
-seeded episodes at ``--frame-skip`` tics per decision, without turning, and fires at the first
-decision where the monster's position, carried forward at its recent velocity by the rocket's
-launch delay plus its flight time (distance / 20 units a tic), lies within ``--tolerance`` map
-units of the line of fire:
+A learned policy sees only the screen; the policy here reads the monster's exact position from
+the engine (objects info) and never turns: it plays ``--episodes`` seeded episodes at
+``--frame-skip`` tics per decision and fires at the first decision where the monster's
+position, carried forward at its recent velocity by the rocket's launch delay plus its flight
+time (distance / 20 units a tic), lies within ``--tolerance`` map units of the line of fire:
 
 * ``now``: no lead at all (fires when the monster is on the line);
 * ``lead D``: the launch delay taken as D tics, over ``--delays``.
 
-It also prints the monster's size on the screen (the labels buffer) at the engine's resolution
-and in the preset's frame, so the numbers say how small the target is that the network must
-find. Usage: python scripts/predict_position_ceiling.py [--episodes 100] [--frame-skip 4]
+It shows how much a lead matters and what a policy that can hold its aim and wait gets; it is
+not a bound on a policy that also turns (one that turns and fires early pays less of the
+-0.001 a tic). It also prints the monster's size on the screen (the labels buffer) at the
+engine's resolution and in the preset's frame, so the numbers say how small the target is that
+the network must find. Usage: python scripts/predict_position_timed_shot.py [--episodes 100]
+[--frame-skip 4] [--crop 40 45 0 0]
 """
 
 from __future__ import annotations
